@@ -1,0 +1,31 @@
+"""State: backends (memory, SQLite file, Redis / Redis Cluster), TTL, checkpoints, the
+gateway's durable store (journal, checkpoints, outbox) and the Redis connection factory.
+
+See ``docs/state.md`` for the operator's view and :mod:`gateway.state._errors` for the
+exception hierarchy.
+"""
+
+from gateway.state._errors import (
+    StateAuthError,
+    StateConfigError,
+    StateCorruptError,
+    StateError,
+    StateTimeout,
+    StateUnavailable,
+    StateUsageError,
+)
+from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redis_errors
+
+__all__ = [
+    "StateAuthError",
+    "StateConfigError",
+    "StateCorruptError",
+    "StateError",
+    "StateTimeout",
+    "StateUnavailable",
+    "StateUsageError",
+    "connect_redis",
+    "key_for",
+    "ping_redis",
+    "redis_errors",
+]
