@@ -14,12 +14,17 @@ from gateway.service.logs import (
     add_secret,
     setup_logging,
 )
+from gateway.service.metrics import GatewayMetrics, Metrics, NullMetrics, create_metrics
 from gateway.service.notify import SystemdNotifier
 
 __all__ = [
+    "GatewayMetrics",
+    "Metrics",
+    "NullMetrics",
     "RedactingFilter",
     "SystemdNotifier",
     "add_config_secrets",
     "add_secret",
+    "create_metrics",
     "setup_logging",
 ]
