@@ -1,2 +1,46 @@
-"""Security pieces shared by every connection: TLS contexts, command validation, failure
-classification and secret redaction."""
+"""Security pieces shared by every connection.
+
+- :mod:`gateway.security.tls`: the TLS client context (and redis-py's ``ssl_*`` arguments);
+- :mod:`gateway.security.commands`: strict validation and rate limiting of dashboard commands;
+- :mod:`gateway.security.errors`: connection failures classified by what the operator must do;
+- :mod:`gateway.security.redact`: secrets replaced by ``***`` in any text.
+"""
+
+from gateway.security.commands import (
+    AckCommand,
+    Command,
+    CommandError,
+    CommandGate,
+    CommandRateLimiter,
+    command_topic,
+    parse_command,
+)
+from gateway.security.errors import (
+    ConnectionFailure,
+    ConnectRefused,
+    classify_connack,
+    classify_connection_error,
+    classify_tls_error,
+)
+from gateway.security.redact import configured_secrets, redact
+from gateway.security.tls import TlsSetupError, client_ssl_context, redis_ssl_kwargs
+
+__all__ = [
+    "AckCommand",
+    "Command",
+    "CommandError",
+    "CommandGate",
+    "CommandRateLimiter",
+    "ConnectRefused",
+    "ConnectionFailure",
+    "TlsSetupError",
+    "classify_connack",
+    "classify_connection_error",
+    "classify_tls_error",
+    "client_ssl_context",
+    "command_topic",
+    "configured_secrets",
+    "parse_command",
+    "redact",
+    "redis_ssl_kwargs",
+]
