@@ -3,15 +3,16 @@
 Topics: ``spBv1.0/<group>/<NBIRTH|NDATA|NDEATH|NCMD>/<edge node>`` and
 ``spBv1.0/<group>/<DBIRTH|DDATA|DDEATH|DCMD>/<edge node>/<device>``. Config::
 
-    topic = "spBv1.0/plant1/DDATA/+/+"   # or spBv1.0/plant1/+/+/+ to see births too
+    topic = "spBv1.0/plant1/+/+/+"       # DBIRTH (aliases) and DDATA of every node and device
     device = "{4}"                       # the Sparkplug device id ({3} for node metrics)
     format = "sparkplug_b"
     value = "Temperature"                # the metric name
 
-Subscribe to the births (``NBIRTH``/``DBIRTH``) as well as the data, e.g. with
-``spBv1.0/plant1/+/+/#``: a birth maps each metric name to an alias, and data messages usually
-carry only the alias. The decoder remembers the aliases and data types per edge node and device
-(a bounded table), so it is stateful.
+Subscribe to the births as well as the data (``spBv1.0/plant1/+/+/+`` covers ``DBIRTH`` and
+``DDATA``; node metrics need a second sensor on ``spBv1.0/plant1/+/+`` with ``device = "{3}"``):
+a birth maps each metric name to an alias, and data messages usually carry only the alias.
+The decoder remembers the aliases and data types per edge node and device (a bounded table),
+so it is stateful.
 
 Readings come from every metric with this name (or alias) in ``NBIRTH``, ``DBIRTH``, ``NDATA``
 and ``DDATA`` messages; the event time is the metric's ``timestamp`` (epoch ms), else the
@@ -24,7 +25,8 @@ seen is refused with a reason saying a rebirth is needed. ``NDEATH``, ``DDEATH``
 
 Sequence numbers (``seq`` 0..255, one counter per edge node across its node and device
 messages) are checked: a gap is counted in :attr:`SparkplugDecoder.sequence_gaps` (a lost
-message, which Sparkplug hosts answer with a rebirth request); the data is still used.
+message, which Sparkplug hosts answer with a rebirth request); the data is still used. The
+counter only means something when the decoder sees all of the node's messages.
 """
 
 from __future__ import annotations
