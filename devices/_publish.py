@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -157,5 +159,45 @@ class Publisher:
             if progress is not None and time.monotonic() >= next_report:
                 next_report += _PROGRESS_EVERY_S
                 state = "" if self._connected.is_set() else " (broker disconnected, retrying)"
-                print(f"{progress}: {sent} messages published{state}", flush=True)  # noqa: T201
+                say(f"{progress}: {sent} messages published{state}")
         return sent
+
+
+def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--host --port --username --password-file --qos --quiet`` to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="MQTT broker host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=1883, help="MQTT broker port (default 1883)")
+    parser.add_argument("--username", default=None, help="MQTT user name")
+    parser.add_argument(
+        "--password-file", type=Path, default=None, help="file holding the MQTT password"
+    )
+    parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1, help="QoS (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+
+class stop_on_signals:
+    """SIGINT/SIGTERM set an event instead of raising, so publishing stops between messages."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+    def __enter__(self) -> threading.Event:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self.event
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+
+def say(text: str, *, error: bool = False) -> None:
+    """One line for the user: on stdout, or on stderr when ``error``."""
+    stream = sys.stderr if error else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()

@@ -35,15 +35,11 @@ import argparse
 import heapq
 import math
 import random
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
 
+from devices._publish import Publisher, PublishError, add_mqtt_arguments, say, stop_on_signals
 from devices.payloads import PROFILE_EXAMPLES, make_encoder
 from devices.profiles import FORMATS
 
@@ -262,7 +258,7 @@ def _sample(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``edge-gateway simulate``'s options to ``parser``."""
-    _add_mqtt_arguments(parser)
+    add_mqtt_arguments(parser)
     parser.add_argument("--devices", type=int, default=3, help="number of devices (default 3)")
     parser.add_argument(
         "--rate", type=float, default=1.0, help="readings per second per device (default 1)"
@@ -311,17 +307,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
 
 
-def _add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="MQTT broker host (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=1883, help="MQTT broker port (default 1883)")
-    parser.add_argument("--username", default=None, help="MQTT user name")
-    parser.add_argument(
-        "--password-file", type=Path, default=None, help="file holding the MQTT password"
-    )
-    parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1, help="QoS (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="print only the final summary")
-
-
 def run(args: argparse.Namespace) -> int:
     """``edge-gateway simulate``: publish simulated readings; 0 on success, 1 or 2 on errors."""
     try:
@@ -342,22 +327,19 @@ def run(args: argparse.Namespace) -> int:
         if config.format == "sparkplug_b":
             make_encoder("sparkplug_b").encode(config.topic_template, "x", 0.0, 0)
     except ValueError as exc:
-        print(f"simulate: {exc}", file=sys.stderr)
+        say(f"simulate: {exc}", error=True)
         return 2
-    from devices._publish import Publisher, PublishError
-
     start_ms = time.time_ns() // 1_000_000
     messages = iter_messages(config, start_ms)
     try:
         with Publisher.from_args(args, client_name="simulate") as publisher:
             if not args.quiet:
-                print(
+                say(
                     f"simulate: {config.devices} devices at {config.rate:g} Hz, format "
                     f"{config.format}, topic {config.topic_template}, seed {config.seed}"
-                    + (f", anomaly {config.anomaly}" if config.anomaly else ""),
-                    flush=True,
+                    + (f", anomaly {config.anomaly}" if config.anomaly else "")
                 )
-            with _stop_on_signals() as stop:
+            with stop_on_signals() as stop:
                 sent = publisher.publish_due(
                     ((m.send_ms, m.topic, m.payload) for m in messages),
                     start_ms=start_ms,
@@ -367,28 +349,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=None if args.quiet else "simulate",
                 )
     except PublishError as exc:
-        print(f"simulate: {exc}", file=sys.stderr)
+        say(f"simulate: {exc}", error=True)
         return 1
-    print(f"simulate: published {sent} messages", flush=True)
+    say(f"simulate: published {sent} messages")
     return 0
-
-
-class _stop_on_signals:
-    """SIGINT/SIGTERM set an event instead of raising, so publishing stops between messages."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._previous: dict[int, object] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.event.set()
-
-    def __enter__(self) -> threading.Event:
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._handle)
-        return self.event
-
-    def __exit__(self, *exc_info: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
