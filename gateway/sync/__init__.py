@@ -1,0 +1,25 @@
+"""Sync: store-and-forward from the outbox to Redis (or Redis Cluster), and alert forwarding
+to an upstream MQTT broker and a webhook — each sink with its own outbox cursor.
+
+See ``docs/sync.md`` for the keys, the idempotency argument and what the operator sees.
+"""
+
+from gateway.sync._errors import SinkRefused, SinkUnavailable, SyncError
+from gateway.sync._outbox import Outbox, OutboxEntryLike, OutboxSignal, OutboxStatsLike
+from gateway.sync._redis_sync import REDIS_CURSOR, RedisSync, redis_status_unconfigured
+from gateway.sync._writer import ApplyResult, RedisWriter
+
+__all__ = [
+    "REDIS_CURSOR",
+    "ApplyResult",
+    "Outbox",
+    "OutboxEntryLike",
+    "OutboxSignal",
+    "OutboxStatsLike",
+    "RedisSync",
+    "RedisWriter",
+    "SinkRefused",
+    "SinkUnavailable",
+    "SyncError",
+    "redis_status_unconfigured",
+]

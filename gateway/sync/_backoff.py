@@ -41,7 +41,7 @@ class Transitions:
 
     def __init__(self, logger: logging.Logger, what: str) -> None:
         self._log = logger
-        self._what = what
+        self.what = what
         self.up: bool | None = None  # None: not tried yet
         self.last_error: str | None = None
 
@@ -50,14 +50,14 @@ class Transitions:
         if self.up is not False:
             self._log.warning(
                 "%s: %s; %d entries wait in the outbox and are retried with backoff",
-                self._what,
+                self.what,
                 error,
                 backlog_rows,
             )
-            self._log.debug("%s: failure detail", self._what, exc_info=error)
+            self._log.debug("%s: failure detail", self.what, exc_info=error)
         self.up = False
 
     def succeeded(self) -> None:
         if self.up is False:
-            self._log.info("%s: delivering again after: %s", self._what, self.last_error)
+            self._log.info("%s: delivering again after: %s", self.what, self.last_error)
         self.up = True

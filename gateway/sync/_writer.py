@@ -147,14 +147,10 @@ class RedisWriter:
         nkeys = len(chunk.keys)
         if self._sha is not None:
             try:
-                return await self._client.evalsha(
-                    self._sha, nkeys, *chunk.keys, *chunk.argv
-                )
+                return await self._client.evalsha(self._sha, nkeys, *chunk.keys, *chunk.argv)
             except rexc.NoScriptError:
                 pass  # flushed, restarted or failed over: EVAL loads it again
-        reply = await self._client.eval(
-            APPLY_SCRIPT, nkeys, *chunk.keys, *chunk.argv
-        )
+        reply = await self._client.eval(APPLY_SCRIPT, nkeys, *chunk.keys, *chunk.argv)
         if self._sha is None:
             self._sha = _sha1(APPLY_SCRIPT)
         return reply
