@@ -14,9 +14,22 @@ from gateway.state._errors import (
     StateUnavailable,
     StateUsageError,
 )
+from gateway.state._memory_store import MemoryGatewayStore
+from gateway.state._sqlite_store import SqliteGatewayStore
+from gateway.state._store import ROW_OVERHEAD_BYTES, GatewayStore, open_store
+from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxKind, OutboxStats
 from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redis_errors
 
 __all__ = [
+    "ROW_OVERHEAD_BYTES",
+    "Checkpoint",
+    "GatewayStore",
+    "JournalEntry",
+    "MemoryGatewayStore",
+    "OutboxEntry",
+    "OutboxKind",
+    "OutboxStats",
+    "SqliteGatewayStore",
     "StateAuthError",
     "StateConfigError",
     "StateCorruptError",
@@ -26,6 +39,7 @@ __all__ = [
     "StateUsageError",
     "connect_redis",
     "key_for",
+    "open_store",
     "ping_redis",
     "redis_errors",
 ]

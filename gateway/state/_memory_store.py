@@ -1,0 +1,175 @@
+"""The gateway store in memory: the same API and rules as the SQLite store, nothing durable.
+
+For development, tests and gateways whose state may be lost on restart. Snapshots are kept as
+serialised JSON, so what comes back is what a durable store would return (tuples as lists,
+copies rather than the caller's objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gateway.state._errors import StateUsageError
+from gateway.state._store import GatewayStore, NowMs, dump_snapshot, entry_size, load_snapshot
+from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
+
+__all__ = ["MemoryGatewayStore"]
+
+QUOTA_LOW_WATER = 0.95
+
+
+@dataclass(slots=True)
+class _Row:
+    entry: OutboxEntry
+    size: int
+    journal_seq: int
+
+
+class MemoryGatewayStore(GatewayStore):
+    """:class:`GatewayStore` in process memory (lost on exit)."""
+
+    def __init__(
+        self,
+        *,
+        keep_checkpoints: int = 3,
+        max_outbox_bytes: int = 256 * 1024 * 1024,
+        now_ms: NowMs,
+    ) -> None:
+        super().__init__(
+            keep_checkpoints=keep_checkpoints, max_outbox_bytes=max_outbox_bytes, now_ms=now_ms
+        )
+        self._next_seq = 1
+        self._journal: list[JournalEntry] = []
+        self._checkpoints: list[tuple[int, int, int, dict[str, bytes]]] = []
+        self._checkpoint_id = 0
+        self._parked: dict[str, bytes] = {}
+        self._outbox: dict[int, _Row] = {}  # insertion order is id order
+        self._keys: dict[str, int] = {}  # dedupe key -> id of a pending row
+        self._done: dict[str, int] = {}  # dedupe key -> journal seq, delivered or dropped
+        self._outbox_id = 0
+        self._bytes = 0
+        self._dropped = {"dropped_windows": 0, "dropped_alerts": 0}
+
+    async def _open(self) -> None:
+        return None
+
+    async def _close(self) -> None:
+        return None
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    async def commit_batch(
+        self, journal: Sequence[JournalEntry], outbox: Sequence[OutboxEntry]
+    ) -> None:
+        self._check_open()
+        first = self._next_seq
+        last = first + len(journal) - 1
+        self._journal.extend(replace(e, seq=first + i) for i, e in enumerate(journal))
+        self._next_seq = last + 1
+        for entry in outbox:
+            key = entry.dedupe_key
+            if key in self._keys or key in self._done:
+                continue
+            self._outbox_id += 1
+            row = _Row(replace(entry, id=self._outbox_id), entry_size(entry), last)
+            self._outbox[self._outbox_id] = row
+            self._keys[key] = self._outbox_id
+            self._bytes += row.size
+        if self._bytes > self.max_outbox_bytes:
+            self._enforce_quota()
+
+    def _enforce_quota(self) -> None:
+        target = int(self.max_outbox_bytes * QUOTA_LOW_WATER)
+        for alerts, counter in ((False, "dropped_windows"), (True, "dropped_alerts")):
+            for row_id, row in list(self._outbox.items()):
+                if self._bytes <= target:
+                    return
+                if (row.entry.kind == "alert") is alerts:
+                    self._drop(row_id)
+                    self._dropped[counter] += 1
+
+    def _drop(self, row_id: int) -> None:
+        row = self._outbox.pop(row_id)
+        del self._keys[row.entry.dedupe_key]
+        self._done[row.entry.dedupe_key] = row.journal_seq
+        self._bytes -= row.size
+
+    async def replay_journal(self, after_seq: int) -> AsyncIterator[JournalEntry]:
+        self._check_open()
+        for entry in list(self._journal):
+            if entry.seq > after_seq:
+                yield entry
+
+    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
+        self._check_open()
+        if journal_seq >= self._next_seq:
+            msg = (
+                f"checkpoint journal_seq {journal_seq} is beyond the journal "
+                f"(last assigned seq is {self._next_seq - 1})"
+            )
+            raise StateUsageError(msg)
+        encoded = {key: dump_snapshot(key, snap) for key, snap in snapshots.items()}
+        self._checkpoint_id += 1
+        self._checkpoints.append((self._checkpoint_id, journal_seq, self._now_ms(), encoded))
+        del self._checkpoints[: -self.keep_checkpoints]
+        self._journal = [e for e in self._journal if e.seq > journal_seq]
+        self._done = {k: s for k, s in self._done.items() if s > journal_seq}
+        return self._checkpoint_id
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        self._check_open()
+        if not self._checkpoints:
+            return None
+        checkpoint_id, journal_seq, created_at, encoded = self._checkpoints[-1]
+        snapshots = {key: load_snapshot(data) for key, data in encoded.items()}
+        return Checkpoint(checkpoint_id, journal_seq, snapshots, created_at)
+
+    async def put_snapshot(self, key: str, snapshot: Any) -> None:
+        self._check_open()
+        self._parked[key] = dump_snapshot(key, snapshot)
+
+    async def get_snapshot(self, key: str) -> Any | None:
+        self._check_open()
+        data = self._parked.get(key)
+        return None if data is None else load_snapshot(data)
+
+    async def delete_snapshot(self, key: str) -> None:
+        self._check_open()
+        self._parked.pop(key, None)
+
+    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
+        position = self._check_cursor(cursor)
+        out: list[OutboxEntry] = []
+        for row_id, row in self._outbox.items():
+            if len(out) >= limit:
+                break
+            if row_id > position:
+                out.append(row.entry)
+        return out
+
+    async def outbox_ack(self, cursor: str, upto_id: int) -> None:
+        position = self._check_cursor(cursor)
+        if upto_id <= position:
+            return
+        self._cursors[cursor] = min(upto_id, self._outbox_id)
+        floor = self._floor()
+        assert floor is not None
+        for row_id in list(self._outbox):
+            if row_id > floor:
+                break
+            self._drop(row_id)
+
+    async def outbox_stats(self) -> OutboxStats:
+        self._check_open()
+        first = next(iter(self._outbox.values()), None)
+        return OutboxStats(
+            rows=len(self._outbox),
+            bytes=self._bytes,
+            oldest_created_at=None if first is None else first.entry.created_at,
+            dropped_windows=self._dropped["dropped_windows"],
+            dropped_alerts=self._dropped["dropped_alerts"],
+        )

@@ -1,0 +1,243 @@
+"""The gateway's durable store: journal, checkpoints, parked devices and the outbox.
+
+One interface, :class:`GatewayStore`, three implementations chosen by ``[state] backend``
+(:func:`open_store`). The runtime uses it like this (see ``docs/architecture.md``,
+"Durability")::
+
+    async with open_store(cfg) as store:
+        checkpoint = await store.load_checkpoint()          # newest complete one, or None
+        async for entry in store.replay_journal(checkpoint.journal_seq if checkpoint else 0):
+            ...                                               # feed the actors again
+        while running:
+            await store.commit_batch(journal, outbox)         # one transaction, durable on return
+            ...
+            await store.write_checkpoint(snapshots, journal_seq)
+
+Lifecycle: a store is opened by ``async with`` exactly once (not reusable, not re-entrant);
+every method raises :class:`~gateway.state.StateUsageError` outside that block.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from gateway.state._errors import StateUsageError
+from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+
+__all__ = ["ROW_OVERHEAD_BYTES", "GatewayStore", "open_store"]
+
+ROW_OVERHEAD_BYTES = 64
+"""Estimated per-entry cost on disk beyond payload and dedupe key (row header, index entry)."""
+
+NowMs = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    """Epoch milliseconds from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+def entry_size(entry: OutboxEntry) -> int:
+    """What one outbox entry counts against the disk quota."""
+    return len(entry.payload) + len(entry.dedupe_key.encode()) + ROW_OVERHEAD_BYTES
+
+
+def dump_snapshot(key: str, snapshot: Any) -> bytes:
+    """Serialise one snapshot as JSON (NaN and infinities kept, unlike strict JSON)."""
+    try:
+        return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        msg = f"snapshot of {key!r} must be JSON-serialisable: {exc}"
+        raise StateUsageError(msg) from exc
+
+
+def load_snapshot(data: bytes) -> Any:
+    """Inverse of :func:`dump_snapshot`."""
+    return json.loads(data)
+
+
+class _Phase(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class GatewayStore(abc.ABC):
+    """Journal, checkpoints, parked devices and outbox behind one transactional interface.
+
+    ``commit_batch`` is the group commit of the ingest path: journal entries and outbox
+    entries of one batch in one transaction, durable when it returns. ``next_seq`` is the
+    sequence number the first journal entry of the next batch will get (the entries of a batch
+    get consecutive numbers in order).
+    """
+
+    def __init__(self, *, keep_checkpoints: int, max_outbox_bytes: int, now_ms: NowMs) -> None:
+        if keep_checkpoints < 1:
+            msg = f"keep_checkpoints must be at least 1, got {keep_checkpoints}"
+            raise StateUsageError(msg)
+        self.keep_checkpoints = keep_checkpoints
+        self.max_outbox_bytes = max_outbox_bytes
+        self._now_ms = now_ms
+        self._phase = _Phase.NEW
+        self._cursors: dict[str, int] = {}
+        self._registered: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._phase is not _Phase.NEW:
+            msg = (
+                f"{type(self).__name__} is opened once: it is not reusable and not re-entrant "
+                f"(it is {self._phase.value})"
+            )
+            raise StateUsageError(msg)
+        await self._open()
+        self._phase = _Phase.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._phase is _Phase.OPEN:
+            self._phase = _Phase.CLOSED
+            await self._close()
+
+    def _check_open(self) -> None:
+        if self._phase is not _Phase.OPEN:
+            msg = f"{type(self).__name__} is {self._phase.value}: use it inside `async with`"
+            raise StateUsageError(msg)
+
+    @abc.abstractmethod
+    async def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    # -- journal and outbox ----------------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def next_seq(self) -> int:
+        """Sequence number the next journal entry gets (monotonic, survives restarts)."""
+
+    @abc.abstractmethod
+    async def commit_batch(
+        self, journal: Sequence[JournalEntry], outbox: Sequence[OutboxEntry]
+    ) -> None:
+        """Append a batch to the journal and the outbox in one transaction.
+
+        Journal entries get ``next_seq``, ``next_seq + 1``, ... in order (their ``seq`` is
+        ignored); outbox entries get increasing ids, except an entry whose ``dedupe_key`` was
+        seen before, which is ignored. Past the disk quota the oldest non-alert entries are
+        dropped (counted), alerts last. Durable when it returns.
+        """
+
+    @abc.abstractmethod
+    def replay_journal(self, after_seq: int) -> AsyncIterator[JournalEntry]:
+        """The journal entries with ``seq > after_seq``, in seq order."""
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
+        """Write every device's snapshot as one checkpoint covering the journal up to
+        ``journal_seq``; atomically prune the journal up to it and checkpoints beyond
+        ``keep_checkpoints``. Only keys whose snapshot changed are written. Returns its id.
+        """
+
+    @abc.abstractmethod
+    async def load_checkpoint(self) -> Checkpoint | None:
+        """The newest complete checkpoint, or ``None`` when there is none."""
+
+    # -- parked (passivated) devices -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_snapshot(self, key: str, snapshot: Any) -> None:
+        """Write one device's state out (passivation); durable when it returns."""
+
+    @abc.abstractmethod
+    async def get_snapshot(self, key: str) -> Any | None:
+        """The state written by ``put_snapshot``, or ``None``."""
+
+    @abc.abstractmethod
+    async def delete_snapshot(self, key: str) -> None:
+        """Forget a parked device's state (no error when absent)."""
+
+    # -- outbox consumers ------------------------------------------------------------------
+
+    def register_cursor(self, name: str) -> None:
+        """Declare a consumer of the outbox (``"redis"``, ``"forward.mqtt"``...).
+
+        Rows are deleted once every registered cursor has acknowledged them; a cursor that is
+        not registered holds nothing back. Its position persists across restarts.
+        """
+        self._check_open()
+        if not name:
+            raise StateUsageError("an outbox cursor needs a non-empty name")
+        self._registered.add(name)
+        self._cursors.setdefault(name, 0)
+
+    def _check_cursor(self, cursor: str) -> int:
+        self._check_open()
+        if cursor not in self._registered:
+            known = ", ".join(sorted(self._registered)) or "none"
+            msg = f"outbox cursor {cursor!r} is not registered (registered: {known})"
+            raise StateUsageError(msg)
+        return self._cursors[cursor]
+
+    def _floor(self) -> int | None:
+        if not self._registered:
+            return None
+        return min(self._cursors[name] for name in self._registered)
+
+    @abc.abstractmethod
+    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
+        """Up to ``limit`` entries after the cursor's position, in id order."""
+
+    @abc.abstractmethod
+    async def outbox_ack(self, cursor: str, upto_id: int) -> None:
+        """Move the cursor to ``upto_id`` (never backwards); rows every registered cursor has
+        passed are deleted and their disk space is reclaimed."""
+
+    @abc.abstractmethod
+    async def outbox_stats(self) -> OutboxStats:
+        """Backlog size and quota drop counters."""
+
+
+def open_store(cfg: GatewayConfig, *, now_ms: NowMs = wall_clock_ms) -> GatewayStore:
+    """The store ``[state] backend`` names, to be opened with ``async with``.
+
+    ``memory`` keeps nothing across restarts; ``sqlite`` is one file at ``[state] path``;
+    ``redis`` keeps everything in the ``[redis]`` server under ``edge:{<gateway_id>}:...``.
+    """
+    keep = cfg.state.keep_checkpoints
+    quota = int(cfg.sync.max_outbox_mb * 1024 * 1024)
+    if cfg.state.backend == "memory":
+        from gateway.state._memory_store import MemoryGatewayStore
+
+        return MemoryGatewayStore(keep_checkpoints=keep, max_outbox_bytes=quota, now_ms=now_ms)
+    if cfg.state.backend == "sqlite":
+        from gateway.state._sqlite_store import SqliteGatewayStore
+
+        return SqliteGatewayStore(
+            cfg.state.path, keep_checkpoints=keep, max_outbox_bytes=quota, now_ms=now_ms
+        )
+    if cfg.redis is None:  # config validation already refuses this
+        raise StateUsageError("state.backend = 'redis' needs a [redis] section")
+    from gateway.state._redis_store import RedisGatewayStore
+
+    return RedisGatewayStore(
+        cfg.redis, cfg.gateway_id, keep_checkpoints=keep, max_outbox_bytes=quota, now_ms=now_ms
+    )
