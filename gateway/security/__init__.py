@@ -23,7 +23,13 @@ from gateway.security.errors import (
     classify_tls_error,
 )
 from gateway.security.redact import configured_secrets, redact
-from gateway.security.tls import TlsSetupError, client_ssl_context, redis_ssl_kwargs
+from gateway.security.tls import (
+    TlsSetupError,
+    client_ssl_context,
+    close_sockets_of,
+    redis_ssl_kwargs,
+    use_with_paho,
+)
 
 __all__ = [
     "AckCommand",
@@ -38,9 +44,11 @@ __all__ = [
     "classify_connection_error",
     "classify_tls_error",
     "client_ssl_context",
+    "close_sockets_of",
     "command_topic",
     "configured_secrets",
     "parse_command",
     "redact",
     "redis_ssl_kwargs",
+    "use_with_paho",
 ]

@@ -170,6 +170,12 @@ def _classify_one(exc: BaseException) -> ConnectionFailure | None:
         return classify_connack(exc.code, exc.name)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _verification(exc.verify_code, exc.verify_message or "")
+    if isinstance(exc, ssl.SSLEOFError) and _in_tls_handshake(exc):
+        return ConnectionFailure(
+            "protocol",
+            "the server closed the connection during the TLS handshake: is the port a TLS "
+            "port, and does the server accept TLS 1.2+ and our client certificate?",
+        )
     if isinstance(exc, ssl.SSLError):
         return _classify_text(f"{exc.reason or ''} {exc}") or ConnectionFailure(
             "protocol", f"TLS handshake failed: {_one_line(exc)}"
@@ -183,11 +189,31 @@ def _classify_one(exc: BaseException) -> ConnectionFailure | None:
         return ConnectionFailure(
             "unreachable", "connection refused: nothing listens on that host and port"
         )
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ssl.SSLEOFError) and (
+        _in_tls_handshake(exc)
+    ):
+        return ConnectionFailure(
+            "protocol",
+            "the server closed the connection during the TLS handshake: is the port a TLS "
+            "port, and does the server accept TLS 1.2+ and our client certificate?",
+        )
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return ConnectionFailure("unreachable", "the server closed the connection")
     if isinstance(exc, TimeoutError):
         return ConnectionFailure("unreachable", "timed out connecting to the server")
     return None
+
+
+_HANDSHAKE_FRAMES = frozenset({"do_handshake", "_do_handshake", "_start_handshake"})
+
+
+def _in_tls_handshake(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in _HANDSHAKE_FRAMES:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _classify_redis(exc: BaseException) -> ConnectionFailure | None:

@@ -12,13 +12,16 @@ One function builds the :class:`ssl.SSLContext` from a :class:`~gateway.config.T
 A file that cannot be used raises :class:`TlsSetupError` with one line naming the key, the
 file and what is wrong with it, never a traceback and never a passphrase prompt.
 
-paho: ``client.tls_set_context(client_ssl_context(cfg))``. redis-py takes ``ssl_*`` keyword
-arguments instead of a context: :func:`redis_ssl_kwargs` gives them for the same config (after
-checking the files the same way).
+paho: :func:`use_with_paho` (``tls_set_context`` plus ``tls_insecure_set`` when the host name
+check is off: otherwise paho calls ``ssl.match_hostname`` itself, which Python 3.12 removed);
+after a failed handshake :func:`close_sockets_of` closes the socket paho leaves open.
+redis-py takes ``ssl_*`` keyword arguments instead of a context: :func:`redis_ssl_kwargs` gives
+them for the same config (after checking the files the same way).
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,29 @@ def client_ssl_context(
     context.check_hostname = server_hostname_check and (cfg is None or cfg.check_hostname)
     context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def use_with_paho(client: Any, context: ssl.SSLContext) -> None:
+    """Install ``context`` on a ``paho.mqtt.client.Client`` (before ``connect``)."""
+    client.tls_set_context(context)
+    if not context.check_hostname:
+        # The chain is still verified; this only stops paho's own (3.12-incompatible) check.
+        client.tls_insecure_set(True)
+
+
+def close_sockets_of(exc: BaseException) -> None:
+    """Close the sockets left open in the frames of ``exc``'s traceback.
+
+    paho's ``connect()`` does not close its socket when the TLS handshake fails; call this
+    where such an exception is caught, or each refused attempt leaks a file descriptor until
+    the exception is garbage-collected (with a ``ResourceWarning``).
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket) and value.fileno() != -1:
+                value.close()
+        tb = tb.tb_next
 
 
 def redis_ssl_kwargs(
