@@ -73,6 +73,7 @@ class DrainLoop:
         self._store = Transitions(self._log, f"{self.sink_name}: reading the outbox")
         self._stats: OutboxStatsLike | None = None
         self._stats_at = 0.0
+        self._dirty = True
         self._rate: collections.deque[tuple[float, int]] = collections.deque()
         self._state = "new"
         self._task: asyncio.Task[None] | None = None
@@ -169,11 +170,12 @@ class DrainLoop:
                 self._store.failed(exc, 0)
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
+            self._sink.succeeded()
             self._backoff.reset()
             if worked:
                 await asyncio.sleep(0)  # let live processing run between batches
                 continue
-            await self._refresh_stats()
+            await self._refresh_stats(force=self._dirty)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.next_tick_s()):
                     await wake.wait()
@@ -191,6 +193,7 @@ class DrainLoop:
             done = sum(1 for e in entries if e.id <= upto)
             self.delivered += done
             self._rate.append((time.monotonic(), done))
+            self._dirty = True
             await self._refresh_stats()
             return done
         return 0
@@ -247,6 +250,7 @@ class DrainLoop:
         if not force and now - self._stats_at < STATS_EVERY_S:
             return
         self._stats_at = now
+        self._dirty = False
         try:
             self._stats = await self._outbox.outbox_stats()
         except StateError as exc:
