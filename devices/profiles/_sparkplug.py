@@ -192,7 +192,8 @@ def _parse(payload: bytes) -> Any:
             if metric.HasField("name"):
                 _ = metric.name
     except ProtobufDecodeError as exc:
-        msg = f"invalid Sparkplug B payload: {str(exc).splitlines()[0][-80:]}"
+        detail = str(exc).splitlines()[0].rsplit(": ", 1)[-1][:80] if str(exc) else "unreadable"
+        msg = f"invalid Sparkplug B payload: {detail}"
         raise DecodeError(msg) from None
     except (UnicodeDecodeError, ValueError):
         raise DecodeError("invalid Sparkplug B payload: a metric name is not valid UTF-8") from None

@@ -44,14 +44,16 @@ def test_json_nested_paths_and_list_indices() -> None:
     assert reading.value == 22.25
     assert reading.timestamp == 1_392_388_200_000
     (last,) = decode("json", payload, "data.temps[-1]")
-    assert last.value == 22.25 and last.timestamp is None
+    assert last.value == 22.25
+    assert last.timestamp is None
     (quoted,) = decode("json", b'{"a.b": {"c": 3}}', '["a.b"].c')
     assert quoted.value == 3.0
 
 
 def test_json_normalises_negative_zero_and_ints() -> None:
     (reading,) = decode("json", b'{"temp": -0.0}', "temp")
-    assert reading.value == 0.0 and str(reading.value) == "0.0"
+    assert reading.value == 0.0
+    assert str(reading.value) == "0.0"
     (integer,) = decode("json", b'{"temp": 18446744073709551615}', "temp")
     assert type(integer.value) is float
 
@@ -150,7 +152,7 @@ def test_configuration_errors_are_value_errors() -> None:
         build_decoder(format="json")
     with pytest.raises(ValueError, match="takes no 'value'"):
         build_decoder(format="number", value="temp")
-    with pytest.raises(ValueError, match="ends with '.'"):
+    with pytest.raises(ValueError, match=r"ends with '\.'"):
         build_decoder(format="json", value="a.")
     with pytest.raises(ValueError, match="unexpected"):
         build_decoder(format="json", value="a[x]")
