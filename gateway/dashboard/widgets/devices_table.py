@@ -1,0 +1,291 @@
+"""The devices table: one row per device, updated in place by row key (never rebuilt per update).
+
+With 10,000 devices an update touches only the rows of the devices that changed
+(``update_cell``/``add_row``); the "last seen" ages, which move with the clock, are refreshed
+for the rows on screen only. Cells are :class:`Cell` objects: Rich text plus a sort key, so
+``DataTable.sort`` orders by value (numbers as numbers, missing values last) rather than text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowKey
+
+from gateway.dashboard import _format as fmt
+from gateway.dashboard._model import DeviceState
+from gateway.dashboard._view import View
+
+_MISSING: tuple[Any, ...] = (1,)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Cell:
+    """A table cell: what is shown and what it sorts by."""
+
+    text: Text
+    key: tuple[Any, ...]
+
+    def __rich__(self) -> Text:
+        return self.text
+
+    def __lt__(self, other: Cell) -> bool:
+        return self.key < other.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cell) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __str__(self) -> str:
+        return self.text.plain
+
+
+def _value_cell(value: float | None, style: str = "") -> Cell:
+    if value is None:
+        return Cell(Text("-", style="dim", justify="right"), _MISSING)
+    return Cell(Text(fmt.number(value), style=style, justify="right"), (0, value))
+
+
+def _text_cell(text: str, style: str = "") -> Cell:
+    return Cell(Text(text, style=style, overflow="ellipsis", no_wrap=True), (0, text))
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    help: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("device", "Device", 18, "device id"),
+    Column("alerts", "Alerts", 6, "active alerts"),
+    Column("sensors", "Sensors", 16, "sensor names"),
+    Column("latest", "Latest", 16, "newest value and its sensor"),
+    Column("seen", "Seen", 8, "time since the newest reading; yellow when stale"),
+    Column("window", "Window", 12, "open window of that sensor: start/size"),
+    Column("count", "N", 5, "readings in the open window"),
+    Column("mean", "Mean", 8, "open window mean"),
+    Column("min", "Min", 8, "open window min"),
+    Column("max", "Max", 8, "open window max"),
+    Column("lag", "WM lag", 7, "gateway clock minus the slowest sensor's watermark"),
+)
+SORTABLE = tuple(column.key for column in COLUMNS)
+_LABELS = {column.key: column.label for column in COLUMNS}
+
+
+def seen_cell(device: DeviceState, view: View) -> Cell:
+    last = device.last_seen
+    if last is None:
+        return Cell(Text("never", style="dim", justify="right"), _MISSING)
+    age = view.now() - last
+    if age > 10 * view.stale_after_ms:
+        style, mark = "bold red", "⚠"
+    elif age > view.stale_after_ms:
+        style, mark = "bold yellow", "⚠"
+    else:
+        style, mark = "", ""
+    text = f"{mark}{fmt.duration_ms(age)}"
+    return Cell(Text(text, style=style, justify="right"), (0, -last))
+
+
+def row_cells(device: DeviceState, view: View) -> dict[str, Cell]:
+    """The cells of a device's row, by column key."""
+    latest = device.latest
+    window = latest.open_window if latest else None
+    alerts = device.active_alerts
+    cells = {
+        "device": _text_cell(device.device, "bold" if alerts else ""),
+        "alerts": Cell(
+            Text(str(alerts) if alerts else "·", style="bold red" if alerts else "dim",
+                 justify="right"),
+            (0, -alerts),
+        ),
+        "sensors": _text_cell(",".join(sorted(device.sensors)) or "-"),
+        "latest": Cell(
+            Text.assemble(
+                (fmt.number(latest.value) if latest else "-", "bold"),
+                (f" {latest.name}" if latest else "", "dim"),
+                overflow="ellipsis",
+                no_wrap=True,
+            ),
+            (0, latest.value) if latest and latest.value is not None else _MISSING,
+        ),
+        "seen": seen_cell(device, view),
+        "window": (
+            _text_cell(
+                f"{fmt.clock(window.start, view.tz)}/{fmt.duration_ms(window.end - window.start)}"
+            )
+            if window
+            else Cell(Text("-", style="dim"), _MISSING)
+        ),
+        "count": _value_cell(float(window.count) if window and window.count is not None else None),
+        "mean": _value_cell(window.mean if window else None),
+        "min": _value_cell(window.min if window else None),
+        "max": _value_cell(window.max if window else None),
+    }
+    lag = device.watermark_lag
+    lag_style = "yellow" if lag is not None and lag > view.stale_after_ms else ""
+    cells["lag"] = (
+        Cell(Text(fmt.duration_ms(lag), style=lag_style, justify="right"), (0, lag))
+        if lag is not None
+        else Cell(Text("-", style="dim", justify="right"), _MISSING)
+    )
+    return cells
+
+
+class DevicesTable(DataTable[Cell]):
+    """All devices (or those matching the filter), kept sorted by one column."""
+
+    DEFAULT_CSS = """
+    DevicesTable {
+        height: 1fr;
+        border: round $primary 50%;
+        border-title-color: $text;
+    }
+    DevicesTable:focus { border: round $primary; }
+    """
+
+    def __init__(self, view: View, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._view = view
+        self.filter_text = ""
+        self.sort_column = "device"
+        self.sort_reverse = False
+        self._needs_sort = False
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column.label, width=column.width, key=column.key)
+        self._retitle()
+
+    # --- what is shown --------------------------------------------------------------------
+
+    def matches(self, device: DeviceState) -> bool:
+        needle = self.filter_text.lower()
+        if not needle:
+            return True
+        return needle in device.device.lower() or any(
+            needle in name.lower() for name in device.sensors
+        )
+
+    def upsert(self, names: Iterable[str]) -> None:
+        """Bring the rows of these devices up to date: update in place, add new ones."""
+        devices = self._view.model.devices
+        added = False
+        for name in names:
+            device = devices.get(name)
+            if device is None or not self.matches(device):
+                continue
+            cells = row_cells(device, self._view)
+            if RowKey(name) in self.rows:
+                for key, cell in cells.items():
+                    self.update_cell(name, key, cell)
+            else:
+                self.add_row(*(cells[c.key] for c in COLUMNS), key=name)
+                added = True
+        if added or self.sort_column != "device":
+            self._needs_sort = True
+        if added:
+            self.apply_sort()  # new rows go to their place at once; value changes wait for tick
+        self._retitle()
+
+    def refresh_ages(self) -> None:
+        """Redraw the clock-dependent cells of the rows on screen."""
+        devices = self._view.model.devices
+        first = max(0, int(self.scroll_y))
+        for index in range(first, min(self.row_count, first + self.size.height)):
+            try:
+                key = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key
+            except CellDoesNotExist:
+                break
+            device = devices.get(str(key.value))
+            if device is not None:
+                self.update_cell(key, "seen", seen_cell(device, self._view))
+
+    def set_filter(self, text: str) -> None:
+        """Show only devices whose id or a sensor name contains ``text`` (case-insensitive)."""
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Refill from the model: only on user actions (filtering), never per update."""
+        keep = self.cursor_device
+        self.clear()
+        view = self._view
+        rows = [
+            row_cells(device, view)
+            for device in view.model.devices.values()
+            if self.matches(device)
+        ]
+        for cells in rows:
+            self.add_row(*(cells[c.key] for c in COLUMNS), key=cells["device"].text.plain)
+        self._needs_sort = True
+        self.apply_sort()
+        self._move_to(keep)
+
+    # --- sorting ----------------------------------------------------------------------------
+
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        if column not in SORTABLE:
+            msg = f"cannot sort by {column!r}: columns are {', '.join(SORTABLE)}"
+            raise ValueError(msg)
+        if reverse is None:
+            reverse = not self.sort_reverse if column == self.sort_column else False
+        self.sort_column, self.sort_reverse = column, reverse
+        self._needs_sort = True
+        self.apply_sort()
+
+    def cycle_sort(self) -> None:
+        index = SORTABLE.index(self.sort_column)
+        self.sort_by(SORTABLE[(index + 1) % len(SORTABLE)], reverse=False)
+
+    def apply_sort(self) -> None:
+        """Re-sort if rows were added or sort values changed; keeps the cursor on its device."""
+        if not self._needs_sort:
+            return
+        self._needs_sort = False
+        keep = self.cursor_device
+        if self.sort_column == "device":
+            self.sort("device", reverse=self.sort_reverse)
+        else:
+            self.sort(self.sort_column, "device", reverse=self.sort_reverse)
+        self._move_to(keep)
+        self._retitle()
+
+    # --- cursor -----------------------------------------------------------------------------
+
+    @property
+    def cursor_device(self) -> str | None:
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
+        return None if key.value is None else str(key.value)
+
+    def _move_to(self, device: str | None) -> None:
+        if device is not None and RowKey(device) in self.rows:
+            self.move_cursor(row=self.get_row_index(device), animate=False)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(str(event.column_key.value))
+
+    def _retitle(self) -> None:
+        total = len(self._view.model.devices)
+        shown = self.row_count
+        arrow = "↓" if self.sort_reverse else "↑"
+        parts = [f"Devices {shown:,}" if shown == total else f"Devices {shown:,} of {total:,}"]
+        if self.filter_text:
+            parts.append(f"filter '{self.filter_text}'")
+        parts.append(f"sort {_LABELS[self.sort_column]} {arrow}")
+        self.border_title = " · ".join(parts)
