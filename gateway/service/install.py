@@ -39,8 +39,12 @@ __all__ = [
     "DEFAULT_PREFIX",
     "InstallError",
     "InstallPaths",
+    "add_install_arguments",
+    "add_uninstall_arguments",
     "install",
     "install_main",
+    "run_install",
+    "run_uninstall",
     "uninstall",
     "uninstall_main",
 ]
@@ -387,9 +391,8 @@ def _paths(args: argparse.Namespace) -> InstallPaths:
     return InstallPaths(root=Path(args.root), prefix=PurePosixPath(args.prefix))
 
 
-def install_main(argv: Sequence[str] | None = None, prog: str = "install-service") -> int:
-    """``install-service`` command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog=prog, description="Install the systemd service.")
+def add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``install-service`` options, for the CLI's subcommand parser."""
     _common_arguments(parser)
     parser.add_argument("--source", type=Path, default=None, help="source tree to install")
     parser.add_argument("--python", default="/usr/bin/python3", help="interpreter for the venv")
@@ -398,7 +401,18 @@ def install_main(argv: Sequence[str] | None = None, prog: str = "install-service
     parser.add_argument(
         "--pip-arg", action="append", default=[], help="extra pip install argument (repeatable)"
     )
-    args = parser.parse_args(argv)
+
+
+def add_uninstall_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``uninstall-service`` options, for the CLI's subcommand parser."""
+    _common_arguments(parser)
+    parser.add_argument(
+        "--purge", action="store_true", help="also delete the config and the state file"
+    )
+
+
+def run_install(args: argparse.Namespace, prog: str = "install-service") -> int:
+    """Run :func:`install` with options parsed by :func:`add_install_arguments`."""
     try:
         install(
             args.source,
@@ -414,20 +428,28 @@ def install_main(argv: Sequence[str] | None = None, prog: str = "install-service
     return 0
 
 
-def uninstall_main(argv: Sequence[str] | None = None, prog: str = "uninstall-service") -> int:
-    """``uninstall-service`` command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog=prog, description="Remove the systemd service.")
-    _common_arguments(parser)
-    parser.add_argument(
-        "--purge", action="store_true", help="also delete the config and the state file"
-    )
-    args = parser.parse_args(argv)
+def run_uninstall(args: argparse.Namespace, prog: str = "uninstall-service") -> int:
+    """Run :func:`uninstall` with options parsed by :func:`add_uninstall_arguments`."""
     try:
         uninstall(_paths(args), purge=args.purge)
     except InstallError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)  # noqa: T201 - the command's own output
         return 1
     return 0
+
+
+def install_main(argv: Sequence[str] | None = None, prog: str = "install-service") -> int:
+    """``install-service`` command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description="Install the systemd service.")
+    add_install_arguments(parser)
+    return run_install(parser.parse_args(argv), prog)
+
+
+def uninstall_main(argv: Sequence[str] | None = None, prog: str = "uninstall-service") -> int:
+    """``uninstall-service`` command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description="Remove the systemd service.")
+    add_uninstall_arguments(parser)
+    return run_uninstall(parser.parse_args(argv), prog)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

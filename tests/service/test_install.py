@@ -267,3 +267,26 @@ def test_real_venv_and_pip_install(root: Path) -> None:
     assert version
     # The build happened in a copy: no build/ or egg-info left behind in the checkout by it.
     assert not (REPO / "build").exists()
+
+
+def test_subcommand_helpers_fit_an_argparse_cli(source: Path, root: Path) -> None:
+    import argparse
+
+    from gateway.service.install import (
+        add_install_arguments,
+        add_uninstall_arguments,
+        run_install,
+        run_uninstall,
+    )
+
+    parser = argparse.ArgumentParser(prog="edge-gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_install_arguments(commands.add_parser("install-service"))
+    add_uninstall_arguments(commands.add_parser("uninstall-service"))
+    args = parser.parse_args(
+        ["install-service", "--root", str(root), "--source", str(source), "--no-pip"]
+    )
+    assert run_install(args) == 0
+    assert (root / "opt/edge-gateway/venv").exists() is False  # --no-pip: no venv made
+    assert run_uninstall(parser.parse_args(["uninstall-service", "--root", str(root)])) == 0
+    assert not (root / "etc/systemd/system/edge-gateway.service").exists()
