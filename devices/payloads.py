@@ -32,6 +32,7 @@ class ProfileExample:
         device: the config's ``device`` template (topic level of the device id).
         value: the config's ``value``.
         timestamp: the config's ``timestamp``.
+        decimals: the resolution such a device reports its value with.
     """
 
     topic: str
@@ -39,6 +40,7 @@ class ProfileExample:
     device: str
     value: str | None
     timestamp: str | None
+    decimals: int = 2
 
 
 PROFILE_EXAMPLES: dict[str, ProfileExample] = {
@@ -52,10 +54,10 @@ PROFILE_EXAMPLES: dict[str, ProfileExample] = {
         "zigbee2mqtt/{device}", "zigbee2mqtt/+", "{1}", "temperature", "last_seen"
     ),
     "tasmota": ProfileExample(
-        "tele/{device}/SENSOR", "tele/+/SENSOR", "{1}", "DS18B20.Temperature", "Time"
+        "tele/{device}/SENSOR", "tele/+/SENSOR", "{1}", "DS18B20.Temperature", "Time", 1
     ),
     "shelly": ProfileExample(
-        "{device}/events/rpc", "+/events/rpc", "{0}", "temperature:0.tC", "ts"
+        "{device}/events/rpc", "+/events/rpc", "{0}", "temperature:0.tC", "ts", 1
     ),
     "homie": ProfileExample(
         "homie/{device}/thermometer/temperature",

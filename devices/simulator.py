@@ -173,6 +173,7 @@ def iter_messages(config: SimConfig, start_ms: int) -> Iterator[SimMessage]:
     """
     rng = random.Random(config.seed)
     encoder = make_encoder(config.format)
+    decimals = PROFILE_EXAMPLES[config.format].decimals
     template = config.topic_template
     period_ms = 1000.0 / config.rate
     names = device_names(config.devices)
@@ -198,6 +199,7 @@ def iter_messages(config: SimConfig, start_ms: int) -> Iterator[SimMessage]:
             value, anomaly = _sample(device, event_ms, rng, config, episode)
             if value is None:
                 continue  # dropout
+            value = round(value, decimals)
             delay = 0
             draw = rng.random()
             if draw < config.late:
