@@ -227,23 +227,27 @@ def _classify_redis(exc: BaseException) -> ConnectionFailure | None:
             "Redis refused a command for this ACL user (NOPERM): give the user the commands "
             "and keys it needs (see docs/security.md)",
         )
+    # redis-py 8 keeps the server's error code in ``status_code``; older ones only the text.
+    status = str(getattr(exc, "status_code", None) or "")
+    text = str(exc)
+    if isinstance(exc, redis_exc.ResponseError | redis_exc.ConnectionError):
+        if status == "NOPERM" or text.startswith("NOPERM"):
+            return _classify_redis(redis_exc.NoPermissionError(text))
+        if status in {"NOAUTH", "WRONGPASS"} or text.startswith(("NOAUTH", "WRONGPASS")):
+            return _redis_auth(status or text)
+        if text.startswith("invalid username-password"):
+            return _redis_auth(text)
     if isinstance(
         exc, redis_exc.AuthenticationError | redis_exc.AuthenticationWrongNumberOfArgsError
     ):
-        return _redis_auth(str(exc))
-    if isinstance(exc, redis_exc.ResponseError):
-        text = str(exc)
-        if text.startswith(("NOAUTH", "WRONGPASS", "invalid username-password")):
-            return _redis_auth(text)
-        if text.startswith("NOPERM"):
-            return _classify_redis(redis_exc.NoPermissionError(text))
+        return _redis_auth(text)
     if isinstance(exc, redis_exc.TimeoutError):
         return ConnectionFailure("unreachable", "timed out connecting to Redis")
     return None
 
 
 def _redis_auth(text: str) -> ConnectionFailure:
-    if "NOAUTH" in text or "Authentication required" in text:
+    if text.startswith("NOAUTH") or "Authentication required" in text or "HELLO must" in text:
         return ConnectionFailure(
             "credentials",
             "Redis requires authentication (NOAUTH): set redis.username and "
@@ -303,6 +307,9 @@ _TEXT_RULES: tuple[tuple[tuple[str, ...], FailureKind, str], ...] = (
     (("wrong_version_number", "wrong version number", "record layer failure",
       "packet length too long", "http_request"), "protocol",
      "TLS: the server does not speak TLS on this port (plain MQTT/Redis port?)"),
+    (("alert_handshake_failure",), "protocol",
+     "TLS: the server refused the handshake (it may require a client certificate: "
+     "tls.cert_file/key_file, or share no cipher with us)"),
     (("unsupported_protocol", "alert_protocol_version", "no protocols available"), "protocol",
      "TLS: the server offers no TLS version the gateway accepts (TLS 1.2 or newer)"),
     (("noauth",), "credentials",

@@ -156,6 +156,7 @@ class TlsRedisServer(RedisServer):
         *,
         server_cert: CertFiles | None = None,
         auth_clients: str = "optional",
+        tls_protocols: str = "TLSv1.2 TLSv1.3",
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         server_cert = server_cert or pki.server
@@ -173,7 +174,7 @@ class TlsRedisServer(RedisServer):
             "--tls-key-file", str(server_cert.key),
             "--tls-ca-cert-file", str(pki.ca.cert),
             "--tls-auth-clients", auth_clients,
-            "--tls-protocols", "TLSv1.2 TLSv1.3",
+            "--tls-protocols", tls_protocols,
             "--aclfile", str(self.acl_file),
         )  # fmt: skip
         self.extra = [a.replace("{port}", str(self.port)) for a in self.extra]
@@ -184,11 +185,13 @@ class TlsRedisServer(RedisServer):
 
     def ready(self) -> bool:
         try:
-            return self.cli("PING", check=False).strip() == "PONG"
+            # --insecure: the fixture also serves expired and wrong-host certificates.
+            return self.cli("--insecure", "PING", check=False).strip() == "PONG"
         except subprocess.TimeoutExpired:
             return False
 
     def cli(self, *args: str, check: bool = True) -> str:
+        """redis-cli over TLS as the ``admin`` user (options may precede the command)."""
         env = {**os.environ, "REDISCLI_AUTH": self.credentials.redis_admin}
         result = subprocess.run(
             [
