@@ -1,0 +1,410 @@
+"""The actor system: a registry of device actors, their mailboxes and their supervisor.
+
+Contract (in the spirit of Pykka's, translated to one event loop):
+
+- **One actor per device**, created on its first reading (up to ``[limits] max_devices``;
+  further devices are refused and counted). Its readings are handled one at a time, in
+  arrival order; nothing else touches its state.
+- **Mailbox**: bounded (``[actors] mailbox_size``). Readings wait in it only while their actor
+  is backing off after a failure; when it is full the oldest reading is dropped and counted.
+  :attr:`ActorSystem.pending` lets the intake apply backpressure before that happens.
+- **Failure**: an exception while handling a reading is logged with the device and reading.
+  The actor is rebuilt from its last checkpointed state plus the readings it handled since
+  (the failing reading excluded, and counted), then resumes after a capped exponential
+  backoff. More than ``max_restarts`` failures within ``restart_window`` park it: its
+  readings are dropped and counted, it is listed in the status, other devices carry on.
+- **Stop**: nothing is lost on stop: mailboxes are empty except for backing-off actors,
+  whose readings are already in the journal and are replayed on the next start.
+- **Passivation**: an actor idle for ``passivate_after`` is snapshotted, handed to the
+  caller to write out, and dropped; it comes back on its next reading via :meth:`revive`.
+
+Everything here is synchronous and pure; the runtime feeds it readings and time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.actors.device import DetectorFactory, DeviceActor, Effects, default_detectors
+from gateway.config import GatewayConfig, SensorConfig
+from gateway.ingest.reading import Reading
+from gateway.stream import (
+    AllowedLateness,
+    Average,
+    BoundedOutOfOrder,
+    Count,
+    Drop,
+    First,
+    Last,
+    LateStrategy,
+    Max,
+    Min,
+    MonotonicAscending,
+    Percentile,
+    Periodic,
+    RecomputeWindows,
+    SessionWindow,
+    SideOutput,
+    SlidingWindow,
+    StdDev,
+    Sum,
+    TumblingWindow,
+    WatermarkStrategy,
+    WindowOperator,
+    WindowResult,
+)
+from gateway.stream import Aggregator as _Aggregator
+
+log = logging.getLogger(__name__)
+
+_MAX_PARKED_LISTED = 50
+
+
+@dataclass
+class ActorStats:
+    """Counters of the actor system, for status and metrics."""
+
+    created: int = 0
+    refused: int = 0
+    restarts: int = 0
+    failed_readings: int = 0
+    mailbox_dropped: int = 0
+    parked_dropped: int = 0
+    passivated: int = 0
+
+
+@dataclass
+class _Cell:
+    """An actor with its supervision state."""
+
+    actor: DeviceActor
+    mailbox: deque[Reading] = field(default_factory=deque)
+    baseline: dict[str, Any] | None = None
+    since: list[Reading] = field(default_factory=list)
+    failures: deque[int] = field(default_factory=deque)
+    suspended_until: int = 0
+    parked: bool = False
+    last_active: int = 0
+    dirty: bool = True
+
+
+def build_operator(sensor: SensorConfig) -> WindowOperator:
+    """The window operator of one sensor, shared by all devices (keyed by device)."""
+    w = sensor.window
+    window: TumblingWindow | SlidingWindow | SessionWindow
+    if w.type == "tumbling":
+        window = TumblingWindow(w.size, offset=w.offset)
+    elif w.type == "sliding":
+        assert w.slide is not None
+        window = SlidingWindow(w.size, w.slide)
+    else:
+        assert w.gap is not None
+        window = SessionWindow(w.gap)
+    m = sensor.watermark
+    watermark: WatermarkStrategy
+    if m.strategy == "bounded":
+        watermark = BoundedOutOfOrder(m.max_delay, idle_timeout=m.idle_timeout)
+    elif m.strategy == "monotonic":
+        watermark = MonotonicAscending(idle_timeout=m.idle_timeout)
+    else:
+        watermark = Periodic(m.interval, max_delay=m.max_delay, idle_timeout=m.idle_timeout)
+    lt = sensor.late
+    late: LateStrategy
+    if lt.strategy == "drop":
+        late = Drop()
+    elif lt.strategy == "allowed_lateness":
+        late = AllowedLateness(lt.max_lateness)
+    elif lt.strategy == "side_output":
+        late = SideOutput()
+    else:
+        late = RecomputeWindows(lt.retention)
+    aggregate: dict[str, _Aggregator] = {
+        "count": Count(), "sum": Sum(), "mean": Average(), "min": Min(), "max": Max(),
+    }  # fmt: skip
+    for name in sensor.aggregates:
+        aggregate[name] = _extra_aggregate(name)
+    return WindowOperator(window=window, aggregate=aggregate, watermark=watermark, late=late)
+
+
+def _extra_aggregate(name: str) -> _Aggregator:
+    if name == "stddev":
+        return StdDev()
+    if name == "first":
+        return First()
+    if name == "last":
+        return Last()
+    return Percentile(int(name[1:]) / 100)
+
+
+class ActorSystem:
+    """Device actors under one supervisor. Not thread-safe: one event loop drives it."""
+
+    def __init__(
+        self, config: GatewayConfig, detector_factory: DetectorFactory = default_detectors
+    ) -> None:
+        self.config = config
+        self.stats = ActorStats()
+        self._detector_factory = detector_factory
+        self._sensors = {s.name: s for s in config.sensors}
+        self._operators = {s.name: build_operator(s) for s in config.sensors}
+        self._cells: dict[str, _Cell] = {}
+        self._passivated: set[str] = set()
+        self._parked: set[str] = set()
+
+    # -- views --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __contains__(self, device: object) -> bool:
+        return device in self._cells
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self._cells)
+
+    def actor(self, device: str) -> DeviceActor | None:
+        cell = self._cells.get(device)
+        return None if cell is None else cell.actor
+
+    @property
+    def pending(self) -> int:
+        """Readings waiting in mailboxes (only backing-off actors hold any)."""
+        return sum(len(c.mailbox) for c in self._cells.values() if c.mailbox)
+
+    @property
+    def parked(self) -> list[str]:
+        return sorted(self._parked)[:_MAX_PARKED_LISTED]
+
+    def is_passivated(self, device: str) -> bool:
+        return device in self._passivated
+
+    def operator_stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for op in self._operators.values():
+            for key, value in op.stats.as_dict().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    # -- messages -----------------------------------------------------------------------
+
+    def deliver(self, readings: Iterable[Reading], now: int, out: Effects) -> None:
+        """Hand readings to their actors and let every actor with mail run."""
+        ready: list[_Cell] = []
+        limit = self.config.actors.mailbox_size
+        for reading in readings:
+            cell = self._cells.get(reading.device) or self._spawn(reading.device, now)
+            if cell is None:
+                continue
+            if cell.parked:
+                self.stats.parked_dropped += 1
+                continue
+            if len(cell.mailbox) >= limit:
+                cell.mailbox.popleft()
+                self.stats.mailbox_dropped += 1
+            if not cell.mailbox:
+                ready.append(cell)
+            cell.mailbox.append(reading)
+        for cell in ready:
+            self._run(cell, now, out)
+
+    def tick(self, now: int, out: Effects) -> None:
+        """Processing time: idle timeouts and periodic watermarks, ``missing`` detectors,
+        and actors whose backoff has ended."""
+        for name, op in self._operators.items():
+            fired = op.advance(now).results
+            if fired:
+                by_device: dict[str, list[WindowResult]] = {}
+                for result in fired:
+                    by_device.setdefault(result.key, []).append(result)
+                for device, results in by_device.items():
+                    cell = self._cells.get(device)
+                    if cell is not None and not cell.parked:
+                        self._guard(cell, now, out, lambda c=cell, r=results, n=name:
+                                    c.actor.on_fired(n, r, out))  # fmt: skip
+        for cell in list(self._cells.values()):
+            if cell.parked:
+                continue
+            self._guard(cell, now, out, lambda c=cell: c.actor.on_time(now, out))
+            if cell.mailbox and cell.suspended_until <= now:
+                self._run(cell, now, out)
+
+    # -- supervision ----------------------------------------------------------------------
+
+    def _spawn(self, device: str, now: int) -> _Cell | None:
+        if device in self._passivated:
+            raise LookupError(f"device {device!r} is passivated: revive() it first")
+        if len(self._cells) >= self.config.limits.max_devices:
+            self.stats.refused += 1
+            return None
+        cell = _Cell(DeviceActor(self.config.gateway_id, device, self._lookup,
+                                 self._detector_factory), last_active=now)  # fmt: skip
+        self._cells[device] = cell
+        self.stats.created += 1
+        return cell
+
+    def _lookup(self, sensor: str) -> tuple[SensorConfig, WindowOperator]:
+        return self._sensors[sensor], self._operators[sensor]
+
+    def _run(self, cell: _Cell, now: int, out: Effects) -> None:
+        if cell.suspended_until > now:
+            return
+        actor = cell.actor
+        mailbox = cell.mailbox
+        since = cell.since
+        while mailbox:
+            reading = mailbox.popleft()
+            marks = (len(out.windows), len(out.alerts), len(out.late))
+            try:
+                actor.on_reading(
+                    reading.sensor, reading.value, reading.timestamp or now, now,
+                    reading.historical, out,
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - a device's failure is contained to its actor
+                # Outputs of the half-handled reading are withdrawn; the rebuilt actor never saw it.
+                del out.windows[marks[0] :], out.alerts[marks[1] :], out.late[marks[2] :]
+                self._fail(cell, reading, exc, now)
+                return
+            since.append(reading)
+        cell.last_active = now
+        cell.dirty = True
+        if len(since) > self.config.actors.mailbox_size:
+            cell.baseline = actor.snapshot()
+            since.clear()
+
+    def _guard(self, cell: _Cell, now: int, out: Effects, step: Any) -> None:
+        marks = (len(out.windows), len(out.alerts), len(out.late))
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - contained to the actor
+            del out.windows[marks[0] :], out.alerts[marks[1] :], out.late[marks[2] :]
+            self._fail(cell, None, exc, now)
+        else:
+            cell.dirty = True
+
+    def _fail(self, cell: _Cell, reading: Reading | None, exc: Exception, now: int) -> None:
+        device = cell.actor.device
+        self.stats.restarts += 1
+        if reading is not None:
+            self.stats.failed_readings += 1
+        log.error(
+            "device %s failed on %s: %s: %s",
+            device,
+            "a processing-time tick" if reading is None else _describe(reading),
+            type(exc).__name__,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        actors = self.config.actors
+        cell.failures.append(now)
+        while cell.failures and cell.failures[0] < now - actors.restart_window:
+            cell.failures.popleft()
+        if len(cell.failures) > actors.max_restarts:
+            self._park(cell, "too many failures")
+            return
+        try:
+            self._rebuild(cell)
+        except Exception as rebuild_exc:  # noqa: BLE001 - a state that cannot be rebuilt parks
+            log.error("device %s could not be restarted: %s", device, rebuild_exc)
+            self._park(cell, "its state could not be rebuilt")
+            return
+        backoff = min(
+            actors.backoff_initial * 2 ** (len(cell.failures) - 1), actors.backoff_max
+        )
+        cell.suspended_until = now + backoff
+
+    def _rebuild(self, cell: _Cell) -> None:
+        old = cell.actor
+        old.release()
+        actor = DeviceActor(self.config.gateway_id, old.device, self._lookup,
+                            self._detector_factory)  # fmt: skip
+        if cell.baseline is not None:
+            actor.restore(cell.baseline)
+        sink = Effects()
+        for reading in cell.since:
+            ts = reading.timestamp or 0
+            actor.on_reading(reading.sensor, reading.value, ts, ts, reading.historical, sink)
+        cell.actor = actor
+
+    def _park(self, cell: _Cell, why: str) -> None:
+        device = cell.actor.device
+        cell.parked = True
+        cell.actor.release()
+        self.stats.parked_dropped += len(cell.mailbox)
+        cell.mailbox.clear()
+        cell.since.clear()
+        self._parked.add(device)
+        log.error(
+            "device %s parked (%s); its readings are dropped and counted until the gateway "
+            "restarts",
+            device,
+            why,
+        )
+
+    # -- state ----------------------------------------------------------------------------
+
+    def snapshot_dirty(self) -> dict[str, dict[str, Any]]:
+        """Snapshots of the actors changed since the last call (the next checkpoint's delta);
+        they also become the baselines that failed actors are rebuilt from."""
+        changed: dict[str, dict[str, Any]] = {}
+        for device, cell in self._cells.items():
+            if cell.dirty and not cell.parked:
+                snap = cell.actor.snapshot()
+                changed[device] = snap
+                cell.baseline = snap
+                cell.since.clear()
+                cell.dirty = False
+        return changed
+
+    def snapshot_all(self) -> dict[str, dict[str, Any]]:
+        return {d: c.actor.snapshot() for d, c in self._cells.items() if not c.parked}
+
+    def restore(self, snapshots: Mapping[str, Mapping[str, Any]]) -> None:
+        """Recreate actors from a checkpoint (before any reading is delivered)."""
+        for device, snap in snapshots.items():
+            cell = self._cells.get(device) or self._spawn(device, 0)
+            if cell is None:
+                continue
+            cell.actor.restore(snap)
+            cell.baseline = dict(snap)
+            cell.dirty = False
+            last_seen = [s.get("last_seen") or 0 for s in snap.values()]
+            cell.last_active = max(last_seen, default=0)
+
+    def passivate_idle(self, now: int) -> dict[str, dict[str, Any]]:
+        """Drop actors idle for ``passivate_after``; return their snapshots to write out."""
+        limit = now - self.config.actors.passivate_after
+        out: dict[str, dict[str, Any]] = {}
+        for device, cell in list(self._cells.items()):
+            if cell.last_active > limit or cell.mailbox or cell.parked:
+                continue
+            if cell.actor.active_alerts or cell.actor.watches_time:
+                continue  # an open alert or a 'missing' detector needs a live actor
+            out[device] = cell.actor.snapshot()
+            cell.actor.release()
+            del self._cells[device]
+            self._passivated.add(device)
+        self.stats.passivated += len(out)
+        return out
+
+    def revive(self, device: str, snapshot: Mapping[str, Any] | None, now: int) -> None:
+        """Bring a passivated actor back with its written-out state."""
+        self._passivated.discard(device)
+        cell = self._spawn(device, now)
+        if cell is not None and snapshot is not None:
+            cell.actor.restore(snapshot)
+            cell.baseline = dict(snapshot)
+
+    def views(self, devices: Iterable[str], now: int) -> list[dict[str, Any]]:
+        return [c.actor.view(now) for d in devices if (c := self._cells.get(d)) is not None]
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        return [a for c in self._cells.values() for a in c.actor.active_alerts]
+
+
+def _describe(reading: Reading) -> str:
+    return f"reading {reading.sensor}={reading.value!r} at {reading.timestamp}"

@@ -1,0 +1,475 @@
+"""paho-mqtt 2.x on the asyncio event loop, with manual acknowledgement.
+
+paho runs without a thread of its own: its socket is watched by the event loop
+(``add_reader``/``add_writer``, as in paho's ``loop_asyncio`` example and aiomqtt), so every
+paho callback runs on the loop thread and no message crosses a thread boundary. Only the
+blocking ``connect`` (DNS, TCP and TLS handshakes) runs in an executor.
+
+:class:`MqttConnection` is an async context manager: entering starts a named task that keeps
+the connection up (capped, jittered exponential backoff) and renews the subscriptions on every
+connect, since the broker may have lost the session. Incoming messages are handed, in
+arrival order, to the ``on_messages`` callback in batches; with ``manual_ack`` the owner
+acknowledges each one (:meth:`MqttConnection.ack`) once its effect is durable.
+
+Errors, by what the operator must do:
+
+    MqttError
+     └── MqttAuthError      credentials or certificate refused: fix the config (no retry storm)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+_MISC_INTERVAL_S = 1.0
+_AUTH_FAILURE_CODES = {4, 5, 134, 135, 138, 140}  # 3.1.1: 4, 5; MQTT 5: bad credentials etc.
+
+
+class MqttError(Exception):
+    """A broker connection problem."""
+
+
+class MqttAuthError(MqttError):
+    """The broker refused our credentials or certificate; retrying will not help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message; ``mid`` and ``qos`` are what :meth:`MqttConnection.ack` needs."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    retain: bool
+    dup: bool
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass
+class MqttSettings:
+    """What a connection needs; built from the config by the owner."""
+
+    host: str
+    port: int
+    client_id: str
+    subscriptions: Sequence[tuple[str, int]] = ()
+    username: str | None = None
+    password: str | None = None
+    tls: ssl.SSLContext | None = None
+    protocol: str = "auto"
+    keepalive_s: int = 30
+    session_expiry_s: int = 86_400
+    clean_start: bool = False
+    manual_ack: bool = True
+    will: Will | None = None
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    receive_maximum: int = 65_535
+    name: str = "mqtt"
+
+
+@dataclass
+class ConnectionStats:
+    connected: bool = False
+    connects: int = 0
+    disconnects: int = 0
+    last_error: str | None = None
+    messages: int = 0
+    protocol: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MqttConnection:
+    """One broker connection on the running event loop. Reusable, not reentrant."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        on_messages: Callable[[list[Message]], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = ConnectionStats()
+        self._on_messages = on_messages
+        self._on_connect_hook = on_connect
+        self._protocol = (
+            MQTTProtocolVersion.MQTTv311
+            if settings.protocol == "3.1.1"
+            else MQTTProtocolVersion.MQTTv5
+        )
+        self._client: paho.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._batch: list[Message] = []
+        self._flush_scheduled = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending_publish: dict[int, asyncio.Future[None]] = {}
+        self._entered = False
+        self._closing = False
+        self._loop_thread = 0
+        self._auth_failure: str | None = None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> MqttConnection:
+        if self._entered:
+            raise RuntimeError("MqttConnection is reusable but not reentrant: exit it first")
+        self._entered = True
+        self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._client = self._make_client()
+        name = self.settings.name
+        self._tasks = [
+            asyncio.create_task(self._keep_connected(), name=f"gateway[{name}].connection"),
+            asyncio.create_task(self._misc_loop(), name=f"gateway[{name}].misc"),
+        ]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        client = self._client
+        self._closing = True
+        if client is not None and self.stats.connected:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+                client.loop_write()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if client is not None:
+            sock = client.socket()
+            if sock is not None and self._loop is not None:
+                self._remove_socket(sock)
+                with contextlib.suppress(OSError):
+                    sock.close()
+        for future in self._pending_publish.values():
+            if not future.done():
+                future.set_exception(MqttError("connection closed before the broker confirmed"))
+        self._pending_publish.clear()
+        self.stats.connected = False
+        self._entered = False
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until connected; raise :class:`MqttAuthError` if the broker refuses us."""
+        connected = asyncio.ensure_future(self._connected.wait())
+        try:
+            async with asyncio.timeout(timeout):
+                while not connected.done():
+                    if self._auth_failure is not None:
+                        raise MqttAuthError(self._auth_failure)
+                    await asyncio.wait({connected}, timeout=0.05)
+        finally:
+            connected.cancel()
+        if self._auth_failure is not None and not self.stats.connected:
+            raise MqttAuthError(self._auth_failure)
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.connected
+
+    # -- publishing and acknowledging -----------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> int:
+        """Queue a publish; returns its mid. Never blocks; paho queues while disconnected."""
+        assert self._client is not None, "publish() needs the connection to be entered"
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.mid
+
+    async def publish_confirmed(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish and wait for the broker's PUBACK (QoS 1)."""
+        assert self._client is not None and self._loop is not None
+        future: asyncio.Future[None] = self._loop.create_future()
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if qos == 0:
+            return
+        self._pending_publish[info.mid] = future
+        try:
+            await future
+        finally:
+            self._pending_publish.pop(info.mid, None)
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Acknowledge messages whose effect is durable (manual-ack mode)."""
+        client = self._client
+        if client is None or not self.settings.manual_ack:
+            return
+        for message in messages:
+            if message.qos:
+                client.ack(message.mid, message.qos)
+
+    # -- paho plumbing ---------------------------------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=self._protocol,
+            clean_session=None if self._protocol == MQTTProtocolVersion.MQTTv5 else s.clean_start,
+            reconnect_on_failure=False,
+            manual_ack=s.manual_ack,
+        )
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls is not None:
+            client.tls_set_context(s.tls)
+        if s.will is not None:
+            client.will_set(s.will.topic, s.will.payload, qos=s.will.qos, retain=s.will.retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
+        return client
+
+    async def _keep_connected(self) -> None:
+        assert self._client is not None and self._loop is not None
+        delay = self.settings.reconnect_min_s
+        failures = 0
+        while True:
+            self._disconnected.clear()
+            try:
+                await self._loop.run_in_executor(None, self._connect_blocking)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                failures += 1
+                reason = describe_connect_error(exc)
+                if failures == 1 or reason != self.stats.last_error:
+                    log.warning(
+                        "MQTT broker %s:%d unreachable: %s; retrying with backoff",
+                        self.settings.host, self.settings.port, reason,
+                    )  # fmt: skip
+                self.stats.last_error = reason
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    self._auth_failure = reason
+            else:
+                await self._disconnected.wait()
+                if self._auth_failure is None:
+                    delay = self.settings.reconnect_min_s
+            # Jitter keeps a fleet of gateways from reconnecting in lockstep after an outage.
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    def _connect_blocking(self) -> None:
+        assert self._client is not None
+        s = self.settings
+        properties = None
+        if self._protocol == MQTTProtocolVersion.MQTTv5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = s.session_expiry_s
+            properties.ReceiveMaximum = s.receive_maximum
+            rc = self._client.connect(
+                s.host, s.port, keepalive=s.keepalive_s, clean_start=s.clean_start,
+                properties=properties,
+            )  # fmt: skip
+        else:
+            rc = self._client.connect(s.host, s.port, keepalive=s.keepalive_s)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise OSError(f"connect failed: {paho.error_string(rc)}")
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            code = reason.value
+            text = f"broker refused the connection: {reason.getName()}"
+            if code == 1 and self.settings.protocol == "auto" and (
+                self._protocol == MQTTProtocolVersion.MQTTv5
+            ):
+                # An MQTT 3.1.1-only broker answers "unacceptable protocol version".
+                log.info("broker does not speak MQTT 5; falling back to 3.1.1")
+                self._protocol = MQTTProtocolVersion.MQTTv311
+                self._client = self._make_client()
+            elif code in _AUTH_FAILURE_CODES:
+                self._auth_failure = text
+            self.stats.last_error = text
+            log.error("%s", text)
+            return
+        self.stats.connected = True
+        self.stats.connects += 1
+        self.stats.protocol = "5" if self._protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1"
+        self._auth_failure = None
+        if self.stats.connects > 1 or self.stats.last_error:
+            log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+        self.stats.last_error = None
+        # Subscribe on every connect: the broker may have lost our session.
+        if self.settings.subscriptions:
+            client.subscribe(list(self.settings.subscriptions))
+        self._connected.set()
+        if self._on_connect_hook is not None:
+            self._on_connect_hook()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self.stats.connected
+        self.stats.connected = False
+        self._connected.clear()
+        self._disconnected.set()
+        if was_connected and not self._closing:
+            self.stats.disconnects += 1
+            log.warning("MQTT connection to %s:%d lost (%s); reconnecting",
+                        self.settings.host, self.settings.port, reason.getName())  # fmt: skip
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        self._batch.append(
+            Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup))
+        )
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._batch = self._batch, []
+        self.stats.messages += len(batch)
+        if batch and self._on_messages is not None:
+            self._on_messages(batch)
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        future = self._pending_publish.get(mid)
+        if future is not None and not future.done():
+            if reason.is_failure:
+                future.set_exception(MqttError(f"broker refused publish: {reason.getName()}"))
+            else:
+                future.set_result(None)
+
+    def _on_loop(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn`` on the loop: now when paho calls from the loop thread (the socket may be
+        closed right after the callback returns), else thread-safely (connect's executor)."""
+        assert self._loop is not None
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client: paho.Client, userdata: object, sock: Any) -> None:
+        assert self._loop is not None
+        self._on_loop(self._loop.add_reader, sock, self._read)
+
+    def _read(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        # Drain what the socket holds (several packets per wake-up) but give the loop back
+        # regularly; SSL sockets may hold decrypted bytes that select() does not report.
+        for _ in range(256):
+            before = len(self._batch)
+            rc = client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
+            sock = client.socket()
+            if sock is None:
+                return
+            if len(self._batch) == before and not (hasattr(sock, "pending") and sock.pending()):
+                return
+
+    def _on_socket_close(self, client: paho.Client, userdata: object, sock: Any) -> None:
+        self._on_loop(self._remove_socket, sock)
+
+    def _remove_socket(self, sock: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(sock)
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_writer(sock)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: object, sock: Any) -> None:
+        assert self._loop is not None
+        self._on_loop(self._add_writer, sock)
+
+    def _add_writer(self, sock: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.add_writer(sock, self._write)
+
+    def _write(self) -> None:
+        if self._client is not None:
+            self._client.loop_write()
+
+    def _on_socket_unregister_write(
+        self, client: paho.Client, userdata: object, sock: Any
+    ) -> None:
+        assert self._loop is not None
+        self._on_loop(self._remove_writer, sock)
+
+    def _remove_writer(self, sock: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_writer(sock)
+
+    async def _misc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_MISC_INTERVAL_S)
+            if self._client is not None and self.stats.connected:
+                # Keep-alive pings and retries of unacknowledged publishes.
+                self._client.loop_misc()
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """One line saying why a connection attempt failed, for logs and status."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the broker running on that host and port?)"
+    if isinstance(exc, socket.gaierror):
+        return f"host name could not be resolved: {exc.strerror}"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "connection timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

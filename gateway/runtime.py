@@ -1,0 +1,655 @@
+"""The gateway process: one tree of tasks around one processing loop.
+
+    gateway[mqtt].connection   keeps the broker connection (ingest/mqtt.py)
+    gateway[pipeline]          the only code that touches actor state: decode → actors →
+                               one SQLite transaction (journal + outbox) → ack → publish;
+                               processing-time ticks, checkpoints and the watchdog ping
+                               happen here too, so their order is the journal's order
+    gateway[status]            the retained status message
+    gateway[sync].redis        outbox → Redis (gateway/sync), when [redis] is configured
+    gateway[forward].*         alert forwarders, when configured
+
+Start-up: open the store, restore the newest checkpoint, replay the journal after it, connect
+and subscribe, then READY. Stop (SIGTERM/SIGINT): stop taking messages, finish the batch in
+hand, final checkpoint, offline status, exit 0. SIGHUP: reload the config (see
+:meth:`Gateway.reload`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway import __version__
+from gateway.actors import ActorSystem, Effects
+from gateway.actors.device import DetectorFactory, default_detectors
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.ingest.mqtt import Message, MqttAuthError, MqttConnection, MqttSettings, Will
+from gateway.ingest.reading import Reading
+from gateway.ingest.router import Intake, Rejection
+from gateway.outputs import (
+    Topics,
+    alert_entry,
+    deadletter_payload,
+    device_entry,
+    late_payload,
+    window_entry,
+)
+from gateway.security import CommandError, CommandGate, TlsSetupError, client_ssl_context
+from gateway.service.metrics import create_metrics
+from gateway.service.notify import SystemdNotifier
+from gateway.state import GatewayStore, JournalEntry, OutboxEntry, open_store
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 250
+_TICK_SENSOR = ""  # journal marker: a processing-time tick that changed state
+_ACKS_KEY = "gateway:acks"
+_MAX_ACKS = 10_000
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class StartupError(Exception):
+    """The gateway cannot start; the message says what the operator must fix."""
+
+
+@dataclass
+class _Counters:
+    readings_in: int = 0
+    decode_errors: int = 0
+    rejected: int = 0
+    deadletter: int = 0
+    deadletter_suppressed: int = 0
+    windows_out: int = 0
+    alerts_out: int = 0
+    late: int = 0
+    dropped_late: int = 0
+    commands: int = 0
+    commands_refused: int = 0
+    checkpoints: int = 0
+    last_checkpoint_ms: float = 0.0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class _RateLimit:
+    """A token bucket on processing time (deadletter publishing)."""
+
+    def __init__(self, per_s: float) -> None:
+        self.rate = per_s
+        self.burst = max(per_s, 1.0)
+        self.tokens = self.burst
+        self.stamp = 0
+
+    def take(self, now: int) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate / 1000)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Gateway:
+    """One gateway process. ``await Gateway(config).run()`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_path: Path | str | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        notifier: SystemdNotifier | None = None,
+        detector_factory: DetectorFactory = default_detectors,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.clock = clock
+        self.notifier = notifier or SystemdNotifier()
+        self.topics = Topics(config.prefix)
+        self.counters = _Counters()
+        self.metrics = create_metrics(
+            config.metrics.enabled, gateway_id=config.gateway_id, version=__version__
+        )
+        self._detector_factory = detector_factory
+        self.actors = ActorSystem(config, detector_factory)
+        self.intake = Intake(config)
+        self.commands = CommandGate(config.prefix)
+        self._inbox: list[Message] = []
+        self._wakeup = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._reload_requested = False
+        self._started_at = clock()
+        self._snapshots: dict[str, Any] = {}
+        self._acks: dict[str, dict[str, Any]] = {}
+        self._changed_devices: set[str] = set()
+        self._checked_devices: set[str] = set()
+        self._deadletter_limit = _RateLimit(config.limits.deadletter_per_s)
+        self._rate_window: tuple[int, int] = (self._started_at, 0)
+        self._readings_per_s = 0.0
+        self._store: GatewayStore | None = None
+        self._mqtt: MqttConnection | None = None
+        self._sync: Any = None
+        self._forwarders: list[Any] = []
+        self._pending_summaries: list[OutboxEntry] = []
+        self._outbox_status: dict[str, Any] = {}
+        self.ready = asyncio.Event()
+
+    # -- control --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the gateway to stop gracefully (what SIGTERM does)."""
+        self._stop.set()
+        self._wakeup.set()
+
+    def request_reload(self) -> None:
+        """Ask the gateway to re-read its config file (what SIGHUP does)."""
+        self._reload_requested = True
+        self._wakeup.set()
+
+    # -- the process ----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until stopped; return the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig, handler in (
+            (signal.SIGTERM, self.stop),
+            (signal.SIGINT, self.stop),
+            (signal.SIGHUP, self.request_reload),
+        ):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, handler)
+        try:
+            return await self._run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+            self.metrics.close()
+
+    async def _run(self) -> int:
+        if self.config.metrics.enabled:
+            host, port = self.metrics.start_http(self.config.metrics.host, self.config.metrics.port)
+            log.info("metrics on http://%s:%d/metrics", host, port)
+        async with open_store(self.config, now_ms=self.clock) as store:
+            self._store = store
+            await self._restore(store)
+            settings = self._mqtt_settings()
+            async with MqttConnection(settings, on_messages=self._on_messages) as mqtt:
+                self._mqtt = mqtt
+                try:
+                    await mqtt.wait_connected(timeout=None if not self._stop.is_set() else 0)
+                except MqttAuthError as exc:
+                    log.error("MQTT broker refused the gateway: %s", exc)
+                    return 2
+                self._publish_status("online")
+                async with asyncio.TaskGroup() as tasks:
+                    await self._start_sync(tasks, store)
+                    pipeline = tasks.create_task(self._pipeline(store), name="gateway[pipeline]")
+                    status = tasks.create_task(self._status_loop(), name="gateway[status]")
+                    self.ready.set()
+                    self.notifier.ready(self._status_line())
+                    log.info(
+                        "gateway %s ready: %d sensors, %d devices restored, broker %s:%d",
+                        self.config.gateway_id, len(self.config.sensors), len(self.actors),
+                        self.config.mqtt.host, self.config.mqtt.port,
+                    )  # fmt: skip
+                    await pipeline
+                    status.cancel()
+                    await self._stop_sync()
+                self.notifier.stopping("stopping: final checkpoint")
+                await self._checkpoint(store)
+                await self._publish_status_confirmed("offline")
+        log.info("gateway %s stopped", self.config.gateway_id)
+        return 0
+
+    def _mqtt_settings(self) -> MqttSettings:
+        cfg = self.config
+        tls = None
+        if cfg.mqtt.tls is not None:
+            try:
+                tls = client_ssl_context(cfg.mqtt.tls)
+            except TlsSetupError as exc:
+                raise StartupError(f"mqtt.tls: {exc}") from None
+        offline = orjson.dumps({"gateway_id": cfg.gateway_id, "state": "offline"})
+        qos = cfg.mqtt.qos
+        subscriptions = [(topic, qos) for topic in self.intake.subscriptions]
+        subscriptions.append((self.topics.commands, 1))
+        return MqttSettings(
+            host=cfg.mqtt.host,
+            port=cfg.mqtt.port,
+            client_id=cfg.client_id,
+            subscriptions=subscriptions,
+            username=cfg.mqtt.username,
+            password=cfg.mqtt.password_value(),
+            tls=tls,
+            protocol=cfg.mqtt.protocol,
+            keepalive_s=max(1, cfg.mqtt.keepalive // 1000),
+            session_expiry_s=cfg.mqtt.session_expiry // 1000,
+            manual_ack=True,
+            will=Will(self.topics.status, offline, qos=1, retain=True),
+            reconnect_max_s=cfg.mqtt.reconnect_max / 1000,
+            name="mqtt",
+        )
+
+    # -- restore --------------------------------------------------------------------------
+
+    async def _restore(self, store: GatewayStore) -> None:
+        checkpoint = await store.load_checkpoint()
+        after = 0
+        if checkpoint is not None:
+            snapshots = dict(checkpoint.snapshots)
+            acks = snapshots.pop(_ACKS_KEY, None)
+            if isinstance(acks, dict):
+                self._acks = acks
+            self.actors.restore(snapshots)
+            self._snapshots = dict(checkpoint.snapshots)
+            self._checked_devices.update(snapshots)
+            after = checkpoint.journal_seq
+        replayed = 0
+        effects = Effects()
+        outbox: list[OutboxEntry] = []
+        async for entry in store.replay_journal(after):
+            if entry.sensor == _TICK_SENSOR:
+                self.actors.tick(entry.arrival, effects)
+            else:
+                await self._ensure_actor(store, entry.device, entry.arrival)
+                reading = Reading(
+                    entry.device, entry.sensor, entry.value, entry.timestamp, entry.historical
+                )
+                self.actors.deliver([reading], entry.arrival, effects)
+            replayed += 1
+            if len(effects.windows) + len(effects.alerts) > 1000:
+                outbox += self._outputs(effects, entry.arrival, publish=True)
+                effects = Effects()
+        outbox += self._outputs(effects, self.clock(), publish=True)
+        if outbox:
+            # Outputs of replayed readings were committed with them; duplicates are ignored.
+            await store.commit_batch([], outbox)
+        if checkpoint is not None or replayed:
+            log.info(
+                "restored %d devices from checkpoint %s and replayed %d journal entries",
+                len(self.actors), checkpoint.id if checkpoint else "-", replayed,
+            )  # fmt: skip
+
+    async def _ensure_actor(self, store: GatewayStore, device: str, now: int) -> None:
+        """Bring back a device's state written out by passivation, once per device."""
+        if device in self.actors or device in self._checked_devices:
+            return
+        if len(self._checked_devices) < self.config.limits.max_devices * 2:
+            self._checked_devices.add(device)
+        snapshot = await store.get_snapshot(device)
+        if snapshot is not None or self.actors.is_passivated(device):
+            self.actors.revive(device, snapshot, now)
+
+    # -- the pipeline -----------------------------------------------------------------------
+
+    def _on_messages(self, batch: list[Message]) -> None:
+        self._inbox.extend(batch)
+        self._wakeup.set()
+
+    async def _pipeline(self, store: GatewayStore) -> None:
+        cfg = self.config
+        next_tick = self.clock() + TICK_MS
+        next_checkpoint = self.clock() + cfg.state.checkpoint_interval
+        next_views = self.clock() + cfg.status.device_interval
+        next_summaries = self.clock() + cfg.sync.heartbeat_interval
+        watchdog_s = self.notifier.watchdog_interval()
+        next_watchdog = time.monotonic()
+        while True:
+            now = self.clock()
+            if not self._inbox and not self._stop.is_set():
+                timeout = max(0, min(next_tick, next_checkpoint) - now) / 1000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                now = self.clock()
+            self._wakeup.clear()
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            tick = now >= next_tick
+            await self._step(store, now, tick)
+            if tick:
+                next_tick = now + TICK_MS
+                if now >= next_views:
+                    self._publish_views(now, to_outbox=now >= next_summaries)
+                    next_views = now + cfg.status.device_interval
+                    if now >= next_summaries:
+                        next_summaries = now + cfg.sync.heartbeat_interval
+            if now >= next_checkpoint:
+                await self._checkpoint(store)
+                await self._passivate(store, now)
+                next_checkpoint = self.clock() + cfg.state.checkpoint_interval
+            if watchdog_s is not None and time.monotonic() >= next_watchdog:
+                # From the loop that processes readings: a stuck loop gets us restarted.
+                self.notifier.watchdog()
+                next_watchdog = time.monotonic() + watchdog_s
+            if self._stop.is_set() and not self._inbox:
+                return
+            # Let the MQTT reader and other tasks run between batches.
+            await asyncio.sleep(0)
+
+    async def _step(self, store: GatewayStore, now: int, tick: bool) -> None:
+        messages, self._inbox = self._inbox, []
+        journal: list[JournalEntry] = []
+        effects = Effects()
+        acks: list[Message] = []
+        accepted: list[Reading] = []
+        commands: list[Message] = []
+        for message in messages:
+            if message.topic == self.topics.commands:
+                commands.append(message)
+                continue
+            readings, rejections = self.intake.accept(message.topic, message.payload, now)
+            if rejections:
+                self._rejected(rejections, message.payload, now)
+            accepted.extend(readings)
+        if accepted:
+            for device in {r.device for r in accepted if r.device not in self.actors}:
+                await self._ensure_actor(store, device, now)
+            self.actors.deliver(accepted, now, effects)
+            journal = [
+                JournalEntry(0, r.device, r.sensor, r.value, r.timestamp or now, now, r.historical)
+                for r in accepted
+            ]
+            self.counters.readings_in += len(accepted)
+            self.metrics.reading_in(len(accepted))
+        if tick:
+            before = len(effects.windows) + len(effects.alerts)
+            self.actors.tick(now, effects)
+            if len(effects.windows) + len(effects.alerts) > before:
+                journal.append(JournalEntry(0, "", _TICK_SENSOR, 0.0, now, now))
+        outbox = self._outputs(effects, now, publish=False)
+        if journal or outbox:
+            await store.commit_batch(journal, outbox)
+        # Durable now: acknowledge to the broker, then tell the world.
+        acks.extend(messages)
+        if self._mqtt is not None:
+            self._mqtt.ack(acks)
+        self._publish_effects(effects)
+        for message in commands:
+            self._command(message, now)
+
+    def _rejected(self, rejections: list[Rejection], payload: bytes, now: int) -> None:
+        for rejection in rejections:
+            self.counters.rejected += 1
+            if rejection.code == "decode":
+                self.counters.decode_errors += 1
+            self.metrics.decode_error(rejection.code)
+            by_reason = self.counters.rejected_by_reason
+            by_reason[rejection.code] = by_reason.get(rejection.code, 0) + 1
+            if rejection.code == "no_sensor":
+                continue  # a neighbour's topic under our wildcard filter is no dead letter
+            if self._deadletter_limit.take(now) and self._mqtt is not None:
+                self.counters.deadletter += 1
+                self._mqtt.publish(
+                    self.topics.deadletter, deadletter_payload(rejection, payload, now), qos=0
+                )
+            else:
+                self.counters.deadletter_suppressed += 1
+
+    def _outputs(self, effects: Effects, now: int, *, publish: bool) -> list[OutboxEntry]:
+        """Outbox entries for the effects (and, for replays, publish them too)."""
+        entries: list[OutboxEntry] = []
+        for sensor, result in effects.windows:
+            payload, entry = window_entry(sensor, result, now)
+            entries.append(entry)
+        for alert in effects.alerts:
+            payload, entry = alert_entry(alert, now)
+            entries.append(entry)
+        self._changed_devices |= effects.changed_devices
+        if publish:
+            self._publish_effects(effects)
+        return entries
+
+    def _publish_effects(self, effects: Effects) -> None:
+        mqtt = self._mqtt
+        self.counters.late += len(effects.late) + effects.dropped_late
+        self.counters.dropped_late += effects.dropped_late
+        if effects.dropped_late:
+            self.metrics.late(effects.dropped_late)
+            self.metrics.dropped("late", effects.dropped_late)
+        if mqtt is None:
+            return
+        for sensor, result in effects.windows:
+            payload, _ = window_entry(sensor, result, 0)
+            mqtt.publish(self.topics.windows(str(result.key), sensor), payload, qos=0)
+        self.counters.windows_out += len(effects.windows)
+        if effects.windows:
+            self.metrics.reading_out(len(effects.windows))
+        for alert in effects.alerts:
+            acked = self._acks.get(alert["alert_id"])
+            if acked is not None:
+                alert = {**alert, "acknowledged": True, "acknowledged_at": acked["at"]}
+            mqtt.publish(self.topics.alerts, orjson.dumps(alert), qos=1)
+            if alert["state"] == "resolved":
+                self._acks.pop(alert["alert_id"], None)
+        self.counters.alerts_out += len(effects.alerts)
+        if effects.alerts:
+            self._publish_active_alerts()
+        for sensor, event in effects.late:
+            mqtt.publish(self.topics.late(str(event.key), sensor), late_payload(sensor, event))
+
+    def _publish_active_alerts(self) -> None:
+        if self._mqtt is None:
+            return
+        active = []
+        for alert in self.actors.active_alerts():
+            acked = self._acks.get(alert["alert_id"])
+            if acked is not None:
+                alert = {**alert, "acknowledged": True, "acknowledged_at": acked["at"]}
+            active.append(alert)
+        self._mqtt.publish(self.topics.alerts_active, orjson.dumps(active), qos=1, retain=True)
+
+    def _publish_views(self, now: int, *, to_outbox: bool) -> None:
+        changed, self._changed_devices = self._changed_devices, set()
+        if not changed or self._mqtt is None:
+            return
+        views = self.actors.views(changed, now)
+        for view in views:
+            self._mqtt.publish(self.topics.device(view["device"]), orjson.dumps(view), qos=0)
+        if to_outbox and self._store is not None and self.config.redis is not None:
+            self._pending_summaries = [device_entry(v)[1] for v in views]
+
+    def _command(self, message: Message, now: int) -> None:
+        try:
+            command = self.commands.check(message.topic, message.payload)
+        except CommandError as exc:
+            self.counters.commands_refused += 1
+            log.warning("command refused: %s", exc)
+            return
+        self.counters.commands += 1
+        alert_id = command.alert_id
+        active = {a["alert_id"]: a for a in self.actors.active_alerts()}
+        alert = active.get(alert_id)
+        if alert is None:
+            log.info("ack for unknown or resolved alert %s ignored", alert_id)
+            return
+        if len(self._acks) >= _MAX_ACKS:
+            self._acks.pop(next(iter(self._acks)))
+        self._acks[alert_id] = {"by": command.by, "at": now}
+        log.info("alert %s acknowledged by %s", alert_id, command.by)
+        if self._mqtt is not None:
+            acked = {**alert, "acknowledged": True, "acknowledged_at": now, "acknowledged_by":
+                     command.by}  # fmt: skip
+            self._mqtt.publish(self.topics.alerts, orjson.dumps(acked), qos=1)
+            self._publish_active_alerts()
+
+    # -- checkpoints and passivation -------------------------------------------------------
+
+    async def _checkpoint(self, store: GatewayStore) -> None:
+        started = time.perf_counter()
+        summaries = self._pending_summaries
+        if summaries:
+            self._pending_summaries = []
+            await store.commit_batch([], summaries)
+        self._snapshots.update(self.actors.snapshot_dirty())
+        self._snapshots[_ACKS_KEY] = dict(self._acks)
+        await store.write_checkpoint(self._snapshots, store.next_seq - 1)
+        elapsed = time.perf_counter() - started
+        self.counters.checkpoints += 1
+        self.counters.last_checkpoint_ms = elapsed * 1000
+        self.metrics.observe_checkpoint(elapsed)
+
+    async def _passivate(self, store: GatewayStore, now: int) -> None:
+        for device, snapshot in self.actors.passivate_idle(now).items():
+            await store.put_snapshot(device, snapshot)
+            self._snapshots.pop(device, None)
+            self._checked_devices.discard(device)
+
+    # -- status ---------------------------------------------------------------------------
+
+    async def _status_loop(self) -> None:
+        interval = self.config.status.interval / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await self._refresh_outbox_stats()
+            self._publish_status("online")
+            self.notifier.status(self._status_line())
+
+    def status(self, state: str = "online") -> dict[str, Any]:
+        now = self.clock()
+        since, count = self._rate_window
+        if now - since >= 1000:
+            self._readings_per_s = (self.counters.readings_in - count) * 1000 / (now - since)
+            self._rate_window = (now, self.counters.readings_in)
+        c = self.counters
+        sync_status = self._sync.status() if self._sync is not None else {}
+        outbox = self._outbox_status
+        return {
+            "gateway_id": self.config.gateway_id,
+            "state": state,
+            "version": __version__,
+            "host": socket.gethostname(),
+            "started_at": self._started_at,
+            "ts": now,
+            "uptime_s": round((now - self._started_at) / 1000, 1),
+            "readings": {
+                "in": c.readings_in,
+                "per_s": round(self._readings_per_s, 1),
+                "decode_errors": c.decode_errors,
+                "rejected": c.rejected,
+                "rejected_by_reason": dict(c.rejected_by_reason),
+                "late": c.late,
+                "dropped": c.dropped_late + self.actors.stats.mailbox_dropped
+                + self.actors.stats.parked_dropped,
+                "deadletter": c.deadletter,
+                "deadletter_suppressed": c.deadletter_suppressed,
+            },
+            "outputs": {"windows": c.windows_out, "alerts": c.alerts_out},
+            "devices": {
+                "active": len(self.actors),
+                "parked": len(self.actors.parked),
+                "parked_ids": self.actors.parked,
+                "refused": self.actors.stats.refused,
+                "restarts": self.actors.stats.restarts,
+                "passivated": self.actors.stats.passivated,
+            },
+            "mqtt": {"connected": bool(self._mqtt and self._mqtt.connected)},
+            "redis": {
+                "configured": self.config.redis is not None,
+                "connected": bool(sync_status.get("connected", False)),
+                "last_error": sync_status.get("last_error"),
+            },
+            "outbox": outbox,
+            "alerts": {"active": len(self.actors.active_alerts())},
+            "checkpoint": {"count": c.checkpoints, "last_ms": round(c.last_checkpoint_ms, 1)},
+            "commands": {"accepted": c.commands, "refused": c.commands_refused},
+        }
+
+    def _status_line(self) -> str:
+        c = self.counters
+        return (
+            f"{len(self.actors)} devices, {c.readings_in} readings, {self._readings_per_s:.0f}/s, "
+            f"{len(self.actors.active_alerts())} active alerts"
+        )
+
+    def _publish_status(self, state: str) -> None:
+        if self._mqtt is not None:
+            self._mqtt.publish(
+                self.topics.status, orjson.dumps(self.status(state)), qos=1, retain=True
+            )
+
+    async def _publish_status_confirmed(self, state: str) -> None:
+        if self._mqtt is None or not self._mqtt.connected:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await self._mqtt.publish_confirmed(
+                    self.topics.status, orjson.dumps(self.status(state)), qos=1, retain=True
+                )
+
+    async def _refresh_outbox_stats(self) -> None:
+        if self._store is None:
+            return
+        stats = await self._store.outbox_stats()
+        now = self.clock()
+        sync_status = self._sync.status() if self._sync is not None else {}
+        self._outbox_status = {
+            "rows": stats.rows,
+            "bytes": stats.bytes,
+            "oldest_age_s": None
+            if stats.oldest_created_at is None
+            else round((now - stats.oldest_created_at) / 1000, 1),
+            "drain_per_s": sync_status.get("drain_per_s", 0.0),
+            "dropped": stats.dropped_windows + stats.dropped_alerts,
+            "dropped_alerts": stats.dropped_alerts,
+        }
+        self.metrics.set_outbox_backlog(stats.rows, stats.bytes)
+        self.metrics.set_actors(len(self.actors))
+
+    # -- sync -----------------------------------------------------------------------------
+
+    async def _start_sync(self, tasks: asyncio.TaskGroup, store: GatewayStore) -> None:
+        if self.config.redis is None:
+            return
+        from gateway.sync import RedisSync
+
+        self._sync = RedisSync(self.config, store, now_ms=self.clock)
+        await self._sync.__aenter__()
+        self._sync.start(tasks)
+
+    async def _stop_sync(self) -> None:
+        if self._sync is not None:
+            await self._sync.__aexit__(None, None, None)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the config file; apply sensor and detector changes, keep window state.
+
+        An invalid new config is rejected with a log line and the old one stays.
+        """
+        if self.config_path is None:
+            log.warning("reload requested but the gateway was not started from a file")
+            return False
+        self.notifier.reloading("reloading configuration")
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload rejected, keeping the running config: %s", "; ".join(exc.problems))
+            self.notifier.ready("reload rejected: " + exc.problems[0])
+            return False
+        if new.mqtt != self.config.mqtt or new.gateway_id != self.config.gateway_id:
+            log.warning("reload: [mqtt] and gateway_id changes need a restart; ignoring them")
+        snapshots = self.actors.snapshot_all()
+        self.config = new.model_copy(update={"mqtt": self.config.mqtt,
+                                             "gateway_id": self.config.gateway_id})  # fmt: skip
+        self.actors = ActorSystem(self.config, self._detector_factory)
+        self.actors.restore(snapshots)
+        self.intake = Intake(self.config)
+        log.info("configuration reloaded: %d sensors", len(self.config.sensors))
+        self.notifier.ready(self._status_line())
+        return True
