@@ -5,13 +5,18 @@ See ``docs/sync.md`` for the keys, the idempotency argument and what the operato
 """
 
 from gateway.sync._errors import SinkRefused, SinkUnavailable, SyncError
+from gateway.sync._forward_mqtt import MQTT_FORWARD_CURSOR, MqttForwarder
+from gateway.sync._forward_webhook import WEBHOOK_CURSOR, WebhookForwarder
 from gateway.sync._outbox import Outbox, OutboxEntryLike, OutboxSignal, OutboxStatsLike
 from gateway.sync._redis_sync import REDIS_CURSOR, RedisSync, redis_status_unconfigured
 from gateway.sync._writer import ApplyResult, RedisWriter
 
 __all__ = [
+    "MQTT_FORWARD_CURSOR",
     "REDIS_CURSOR",
+    "WEBHOOK_CURSOR",
     "ApplyResult",
+    "MqttForwarder",
     "Outbox",
     "OutboxEntryLike",
     "OutboxSignal",
@@ -21,5 +26,6 @@ __all__ = [
     "SinkRefused",
     "SinkUnavailable",
     "SyncError",
+    "WebhookForwarder",
     "redis_status_unconfigured",
 ]

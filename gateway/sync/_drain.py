@@ -186,17 +186,25 @@ class DrainLoop:
         self._store.succeeded()
         if not entries:
             return 0
-        upto = await self.deliver(entries)
+        try:
+            upto = await self.deliver(entries)
+        except SyncError as exc:
+            if exc.done_upto:
+                await self._acknowledge(entries, exc.done_upto)
+            raise
         self._sink.succeeded()
-        if upto:
-            await self._outbox.outbox_ack(self.cursor, upto)
-            done = sum(1 for e in entries if e.id <= upto)
-            self.delivered += done
-            self._rate.append((time.monotonic(), done))
-            self._dirty = True
-            await self._refresh_stats()
-            return done
-        return 0
+        return await self._acknowledge(entries, upto)
+
+    async def _acknowledge(self, entries: Sequence[OutboxEntryLike], upto: int) -> int:
+        if not upto:
+            return 0
+        await self._outbox.outbox_ack(self.cursor, upto)
+        done = sum(1 for e in entries if e.id <= upto)
+        self.delivered += done
+        self._rate.append((time.monotonic(), done))
+        self._dirty = True
+        await self._refresh_stats()
+        return done
 
     # -- status ---------------------------------------------------------------------------
 

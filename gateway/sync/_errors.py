@@ -17,7 +17,15 @@ __all__ = ["SinkRefused", "SinkUnavailable", "SyncError"]
 
 
 class SyncError(Exception):
-    """A sink did not accept a batch; the entries stay in the outbox."""
+    """A sink did not accept a batch; the entries stay in the outbox.
+
+    ``done_upto``: the last outbox id the sink did confirm before failing (0: none); the
+    drain loop acknowledges up to it, so only the rest is sent again.
+    """
+
+    def __init__(self, message: str, *, done_upto: int = 0) -> None:
+        super().__init__(message)
+        self.done_upto = done_upto
 
 
 class SinkUnavailable(SyncError):
