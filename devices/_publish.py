@@ -176,17 +176,22 @@ def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class stop_on_signals:
-    """SIGINT/SIGTERM set an event instead of raising, so publishing stops between messages."""
+    """SIGINT/SIGTERM set an event instead of raising, so publishing stops between messages.
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    Given an ``event`` (a caller running the tool in a thread, e.g. ``edge-gateway demo``),
+    that event is used and no signal handler is installed: the caller stops it by setting it.
+    """
+
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self._own = event is None
+        self.event = threading.Event() if event is None else event
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.event.set()
 
     def __enter__(self) -> threading.Event:
-        if threading.current_thread() is threading.main_thread():
+        if self._own and threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
                 self._previous[number] = signal.signal(number, self._handle)
         return self.event

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -152,8 +153,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mqtt_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """``edge-gateway replay``: 0 when rows were published, 1 (broker) or 2 (input) otherwise."""
+def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+    """``edge-gateway replay``: 0 when rows were published, 1 (broker) or 2 (input) otherwise.
+
+    Ctrl-C and SIGTERM stop it cleanly; a caller running it in a thread passes ``stop``.
+    """
     if not (args.speed >= 0 and args.speed != float("inf")):
         say(f"replay: --speed: expected a number >= 0, got {args.speed}", error=True)
         return 2
@@ -188,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         with handle, Publisher.from_args(args, client_name="replay") as publisher:
-            with stop_on_signals() as stop:
+            with stop_on_signals(stop) as stop:
                 sent = publisher.publish_due(
                     messages,
                     start_ms=0,

@@ -35,6 +35,7 @@ import argparse
 import heapq
 import math
 import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -309,8 +310,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """``edge-gateway simulate``: publish simulated readings; 0 on success, 1 or 2 on errors."""
+def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+    """``edge-gateway simulate``: publish simulated readings until done or stopped.
+
+    Returns 0 on success, 1 when the broker cannot be used, 2 for bad options. Ctrl-C and
+    SIGTERM stop it cleanly; a caller running it in a thread passes ``stop`` and sets it.
+    """
     try:
         config = SimConfig(
             devices=args.devices,
@@ -341,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{config.format}, topic {config.topic_template}, seed {config.seed}"
                     + (f", anomaly {config.anomaly}" if config.anomaly else "")
                 )
-            with stop_on_signals() as stop:
+            with stop_on_signals(stop) as stop:
                 sent = publisher.publish_due(
                     ((m.send_ms, m.topic, m.payload) for m in messages),
                     start_ms=start_ms,
