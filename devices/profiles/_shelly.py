@@ -42,12 +42,11 @@ class ShellyDecoder:
             root: dict[str, object] = {levels[-1]: document}  # .../status/temperature:0
             with_time = False
         else:
-            if not isinstance(document, dict) or "method" not in document:
-                raise DecodeError(
-                    f"expected a Shelly RPC notification object, got {kind(document)}"
-                    if not isinstance(document, dict)
-                    else "expected a Shelly RPC notification, 'method' is missing"
-                )
+            if not isinstance(document, dict):
+                msg = f"expected a Shelly RPC notification object, got {kind(document)}"
+                raise DecodeError(msg)
+            if "method" not in document:
+                raise DecodeError("expected a Shelly RPC notification, 'method' is missing")
             method = document["method"]
             if method not in _STATUS_METHODS:
                 shown = method[:40] if isinstance(method, str) else kind(method)
