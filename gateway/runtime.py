@@ -49,6 +49,7 @@ from gateway.security import CommandError, CommandGate, TlsSetupError, client_ss
 from gateway.service.metrics import create_metrics
 from gateway.service.notify import SystemdNotifier
 from gateway.state import GatewayStore, JournalEntry, OutboxEntry, open_store
+from gateway.sync import OutboxSignal
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ class Gateway:
         self._store: GatewayStore | None = None
         self._mqtt: MqttConnection | None = None
         self._sync: Any = None
-        self._forwarders: list[Any] = []
+        self._sinks: list[Any] = []
+        self._outbox_signal = OutboxSignal()
         self._pending_summaries: list[OutboxEntry] = []
         self._outbox_status: dict[str, Any] = {}
         self.ready = asyncio.Event()
@@ -374,6 +376,8 @@ class Gateway:
         outbox = self._outputs(effects, now, publish=False)
         if journal or outbox:
             await store.commit_batch(journal, outbox)
+            if outbox:
+                self._outbox_signal.notify()
         # Durable now: acknowledge to the broker, then tell the world.
         acks.extend(messages)
         if self._mqtt is not None:
@@ -403,15 +407,17 @@ class Gateway:
     def _outputs(self, effects: Effects, now: int, *, publish: bool) -> list[OutboxEntry]:
         """Outbox entries for the effects (and, for replays, publish them too)."""
         entries: list[OutboxEntry] = []
+        self._changed_devices |= effects.changed_devices
+        if publish:
+            self._publish_effects(effects)
+        if not self._has_sinks():
+            return entries  # nobody drains the outbox: do not fill the disk
         for sensor, result in effects.windows:
             payload, entry = window_entry(sensor, result, now)
             entries.append(entry)
         for alert in effects.alerts:
             payload, entry = alert_entry(alert, now)
             entries.append(entry)
-        self._changed_devices |= effects.changed_devices
-        if publish:
-            self._publish_effects(effects)
         return entries
 
     def _publish_effects(self, effects: Effects) -> None:
@@ -460,7 +466,7 @@ class Gateway:
         views = self.actors.views(changed, now)
         for view in views:
             self._mqtt.publish(self.topics.device(view["device"]), orjson.dumps(view), qos=0)
-        if to_outbox and self._store is not None and self.config.redis is not None:
+        if to_outbox and self.config.redis is not None:
             self._pending_summaries = [device_entry(v)[1] for v in views]
 
     def _command(self, message: Message, now: int) -> None:
@@ -612,18 +618,47 @@ class Gateway:
 
     # -- sync -----------------------------------------------------------------------------
 
-    async def _start_sync(self, tasks: asyncio.TaskGroup, store: GatewayStore) -> None:
-        if self.config.redis is None:
-            return
-        from gateway.sync import RedisSync
+    def _has_sinks(self) -> bool:
+        forward = self.config.forward
+        return self.config.redis is not None or forward.mqtt is not None or (
+            forward.webhook is not None
+        )
 
-        self._sync = RedisSync(self.config, store, now_ms=self.clock)
-        await self._sync.__aenter__()
-        self._sync.start(tasks)
+    async def _start_sync(self, tasks: asyncio.TaskGroup, store: GatewayStore) -> None:
+        """Start a drain loop per sink, each with its own outbox cursor."""
+        from gateway.sync import MqttForwarder, RedisSync, WebhookForwarder
+
+        cfg = self.config
+        epoch = str(getattr(store, "epoch", "0"))
+        sinks: list[Any] = []
+        if cfg.redis is not None:
+            self._sync = RedisSync(
+                store, gateway_id=cfg.gateway_id, redis=cfg.redis, sync=cfg.sync,
+                signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=epoch,
+                now_ms=self.clock,
+            )  # fmt: skip
+            sinks.append(self._sync)
+        if cfg.forward.mqtt is not None:
+            sinks.append(MqttForwarder(store, gateway_id=cfg.gateway_id, cfg=cfg.forward.mqtt,
+                                       sync=cfg.sync, signal=self._outbox_signal,
+                                       now_ms=self.clock))  # fmt: skip
+        if cfg.forward.webhook is not None:
+            sinks.append(WebhookForwarder(store, cfg=cfg.forward.webhook, sync=cfg.sync,
+                                          signal=self._outbox_signal, now_ms=self.clock))  # fmt: skip
+        for sink in sinks:
+            await sink.__aenter__()
+            self._sinks.append(sink)
+            sink.start(tasks)
 
     async def _stop_sync(self) -> None:
-        if self._sync is not None:
-            await self._sync.__aexit__(None, None, None)
+        sinks, self._sinks = self._sinks, []
+        for sink in reversed(sinks):
+            await sink.__aexit__(None, None, None)
+
+    def _heartbeat(self) -> dict[str, Any]:
+        status = self.status()
+        return {k: status[k] for k in ("state", "version", "host", "ts", "uptime_s", "readings",
+                                       "devices", "alerts")}  # fmt: skip
 
     # -- reload ---------------------------------------------------------------------------
 
