@@ -17,7 +17,6 @@ import orjson
 
 from devices.profiles import FORMATS
 from devices.profiles._common import FieldPath
-from devices.profiles._sparkplug_proto import Payload
 
 __all__ = ["PROFILE_EXAMPLES", "PayloadEncoder", "ProfileExample", "make_encoder"]
 
@@ -242,6 +241,9 @@ class _SparkplugEncoder:
     """
 
     def __init__(self, metric: str) -> None:
+        from devices.profiles._sparkplug_proto import Payload  # protobuf only when needed
+
+        self._payload = Payload
         self._metric = metric
         self._seq: dict[tuple[str, str], int] = {}
         self._born: set[tuple[str, str, str]] = set()
@@ -261,21 +263,21 @@ class _SparkplugEncoder:
         node_key = (group, node)
         if node_key not in self._seq:
             self._seq[node_key] = 0
-            birth = Payload(timestamp=ts_ms, seq=self._next_seq(node_key))
+            birth = self._payload(timestamp=ts_ms, seq=self._next_seq(node_key))
             birth.metrics.add(name="bdSeq", datatype=_UINT64, long_value=0, timestamp=ts_ms)
             birth.metrics.add(name="Node Control/Rebirth", datatype=11, boolean_value=False,
                               timestamp=ts_ms)  # fmt: skip
             messages.append((f"spBv1.0/{group}/NBIRTH/{node}", birth.SerializeToString()))
         if (group, node, sp_device) not in self._born:
             self._born.add((group, node, sp_device))
-            birth = Payload(timestamp=ts_ms, seq=self._next_seq(node_key))
+            birth = self._payload(timestamp=ts_ms, seq=self._next_seq(node_key))
             birth.metrics.add(name=self._metric, alias=_ALIAS, datatype=_DOUBLE,
                               double_value=value, timestamp=ts_ms)  # fmt: skip
             messages.append(
                 (f"spBv1.0/{group}/DBIRTH/{node}/{sp_device}", birth.SerializeToString())
             )
             return messages
-        data = Payload(timestamp=ts_ms, seq=self._next_seq(node_key))
+        data = self._payload(timestamp=ts_ms, seq=self._next_seq(node_key))
         data.metrics.add(alias=_ALIAS, double_value=value, timestamp=ts_ms)
         messages.append((topic, data.SerializeToString()))
         return messages
