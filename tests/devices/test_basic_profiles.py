@@ -172,3 +172,19 @@ def test_formats_listed() -> None:
         "homie",
         "sparkplug_b",
     )
+
+
+def test_a_decoder_bug_still_surfaces_as_a_decode_error() -> None:
+    from devices.profiles import _Guarded
+
+    class Broken:
+        def __call__(self, topic: str, payload: bytes, device: str, sensor: str) -> list[Reading]:
+            raise KeyError("oops")
+
+    guarded = _Guarded(Broken(), "json")
+    with pytest.raises(DecodeError) as caught:
+        guarded("t", b"{}", "d", "s")
+    assert caught.value.reason == "json decoder error: KeyError (a bug; payload refused)"
+    assert isinstance(caught.value.__cause__, KeyError)
+    decoder = build_decoder(format="number")
+    assert decoder("t", bytearray(b"1.5"), "d", "s") == [Reading("d", "s", 1.5, None)]  # type: ignore[arg-type]
