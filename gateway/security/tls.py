@@ -156,18 +156,28 @@ def _no_passphrase() -> bytes:
 
 
 def _cert_chain_problem(cert: Path, key: Path, exc: ssl.SSLError) -> str:
-    reason = (exc.reason or "").upper()
-    if "KEY_VALUES_MISMATCH" in reason:
-        return f"tls.key_file {str(key)!r} is not the private key of tls.cert_file {str(cert)!r}"
-    if "PEM" in reason or "NO_START_LINE" in reason or "CERTIFICATE" in reason:
+    if b"-----BEGIN CERTIFICATE-----" not in _head(cert):
         return (
-            f"tls.cert_file {str(cert)!r} or tls.key_file {str(key)!r} is not a PEM "
-            f"certificate/private key ({exc.reason or 'unreadable'})"
+            f"tls.cert_file {str(cert)!r} holds no PEM certificate "
+            "(expected '-----BEGIN CERTIFICATE-----')"
         )
-    return (
-        f"tls.cert_file {str(cert)!r} / tls.key_file {str(key)!r} cannot be used: "
-        f"{exc.reason or exc.strerror or type(exc).__name__}"
-    )
+    if b"PRIVATE KEY-----" not in _head(key):
+        return (
+            f"tls.key_file {str(key)!r} holds no PEM private key "
+            "(expected '-----BEGIN PRIVATE KEY-----')"
+        )
+    if "KEY_VALUES_MISMATCH" in (exc.reason or "").upper():
+        return f"tls.key_file {str(key)!r} is not the private key of tls.cert_file {str(cert)!r}"
+    detail = (exc.reason or exc.strerror or type(exc).__name__).replace("_", " ").lower()
+    return f"tls.cert_file {str(cert)!r} / tls.key_file {str(key)!r} cannot be used: {detail}"
+
+
+def _head(path: Path, limit: int = 1 << 20) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(limit)
+    except OSError:
+        return b""
 
 
 def _readable(name: str, path: Path) -> None:
