@@ -1,78 +1,34 @@
-"""Test support for sync: an outbox with the store's Protocol, payload builders, waiting."""
+"""Test support for sync: outbox entries like the runtime makes them, waiting on conditions."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
 
 import orjson
+
+from gateway.state import OutboxEntry as Entry
+from gateway.sync import Outbox
 
 GW = "gw-test"
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    id: int
-    kind: str
-    dedupe_key: str
-    payload: bytes
-    created_at: int
+async def first_unread(store: Outbox, cursor: str) -> int | None:
+    """Id of the first entry ``cursor`` has not acknowledged (``None``: all acknowledged)."""
+    entries = await store.outbox_read(cursor, 1)
+    return entries[0].id if entries else None
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    rows: int
-    bytes: int
-    oldest_created_at: int | None
-    dropped_windows: int
-    dropped_alerts: int
+def acked(store: Outbox, cursor: str, upto: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for :func:`wait_until`: ``cursor`` acknowledged every id up to ``upto``
+    (ids of a fresh store are 1, 2, 3, ...)."""
 
+    async def check() -> bool:
+        first = await first_unread(store, cursor)
+        return first is None or first > upto
 
-class ListOutbox:
-    """An in-memory outbox with the store's outbox methods (the Protocol sync depends on).
-
-    ``commit_batch(journal, outbox)`` mirrors the real store: ids assigned in order, a
-    dedupe key seen before is ignored; rows are deleted once every cursor passed them.
-    """
-
-    def __init__(self) -> None:
-        self.rows: list[Entry] = []
-        self.cursors: dict[str, int] = {}
-        self.seen: set[str] = set()
-        self.next_id = 1
-        self.acks: list[tuple[str, int]] = []
-
-    def register_cursor(self, name: str) -> None:
-        self.cursors.setdefault(name, 0)
-
-    async def commit_batch(self, journal: Sequence[object], outbox: Sequence[Entry]) -> None:
-        for entry in outbox:
-            if entry.dedupe_key in self.seen:
-                continue
-            self.seen.add(entry.dedupe_key)
-            self.rows.append(replace(entry, id=self.next_id))
-            self.next_id += 1
-
-    async def outbox_read(self, cursor: str, limit: int) -> list[Entry]:
-        position = self.cursors[cursor]
-        return [e for e in self.rows if e.id > position][:limit]
-
-    async def outbox_ack(self, cursor: str, upto_id: int) -> None:
-        self.cursors[cursor] = max(self.cursors[cursor], upto_id)
-        self.acks.append((cursor, upto_id))
-        floor = min(self.cursors.values())
-        self.rows = [e for e in self.rows if e.id > floor]
-
-    async def outbox_stats(self) -> Stats:
-        return Stats(
-            rows=len(self.rows),
-            bytes=sum(len(e.payload) for e in self.rows),
-            oldest_created_at=self.rows[0].created_at if self.rows else None,
-            dropped_windows=0,
-            dropped_alerts=0,
-        )
+    return check
 
 
 def now_ms() -> int:

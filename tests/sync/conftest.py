@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from gateway.config import RedisConfig, SyncConfig
+from gateway.state import SqliteGatewayStore
 from gateway.state.redis_connect import AnyRedis, connect_redis
 from tests.services import RedisCluster, RedisServer
-from tests.sync._support import ListOutbox
+from tests.sync._support import now_ms
 
 
 @pytest.fixture
-def outbox() -> ListOutbox:
-    return ListOutbox()
+async def outbox(tmp_path: Path) -> AsyncIterator[SqliteGatewayStore]:
+    """The real durable store (SQLite file), opened; the sinks register their cursors."""
+    async with SqliteGatewayStore(tmp_path / "state.db", now_ms=now_ms) as store:
+        yield store
 
 
 @pytest.fixture

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
 from gateway.config import RedisConfig, SyncConfig
+from gateway.state import SqliteGatewayStore
 from gateway.state.redis_connect import AnyRedis, connect_redis
 from gateway.sync import REDIS_CURSOR, OutboxSignal, RedisSync, RedisWriter
 from tests.services import RedisCluster, RedisServer, wait_for
-from tests.sync._support import ListOutbox, alert, wait_until, window
+from tests.sync._support import acked, alert, wait_until, window
 
 
 @pytest.fixture
@@ -44,9 +46,9 @@ async def test_drain_idempotent_and_ordered_on_cluster(
     cluster_cfg: RedisConfig,
     cluster_client: AnyRedis,
     sync_cfg: SyncConfig,
+    outbox: SqliteGatewayStore,
 ) -> None:
     gw = unique_gw()
-    outbox = ListOutbox()
     expected = [(f"d{i % 6}", i * 1000) for i in range(3_000)]
     await outbox.commit_batch([], [window(d, s) for d, s in expected])
     await outbox.commit_batch([], [alert("d1", n) for n in range(20)])
@@ -54,23 +56,18 @@ async def test_drain_idempotent_and_ordered_on_cluster(
     sync = RedisSync(outbox, gateway_id=gw, redis=cluster_cfg, sync=sync_cfg, signal=signal)
     async with asyncio.TaskGroup() as tg, sync:
         sync.start(tg)
-        await wait_until(
-            lambda: outbox.cursors[REDIS_CURSOR] == 3_020, within=20, what="the cluster drain"
-        )
+        await wait_until(acked(outbox, REDIS_CURSOR, 3_020), within=20, what="the cluster drain")
         # Scripts flushed on every node (a failover to a fresh node): EVAL loads it again.
         for node in redis_cluster.nodes:
             node.cli("SCRIPT", "FLUSH")
         await outbox.commit_batch([], [alert("d2", 99)])
         signal.notify()
-        await wait_until(
-            lambda: outbox.cursors[REDIS_CURSOR] == 3_021, within=10, what="the last alert"
-        )
+        await wait_until(acked(outbox, REDIS_CURSOR, 3_021), within=10, what="the last alert")
     # A resend of everything (crash before the ack) adds nothing.
     # (3,000 entries: three script chunks in one cluster pipeline.)
-    again = ListOutbox()
-    await again.commit_batch([], [window(d, s) for d, s in expected])
+    again = [replace(window(d, s), id=i + 1) for i, (d, s) in enumerate(expected)]
     writer = RedisWriter(cluster_client, gw, target="cluster", windows_maxlen=100_000)
-    resend = await writer.apply(again.rows)
+    resend = await writer.apply(again)
     assert (resend.applied, resend.skipped) == (0, 3_000)
     windows = [
         (f[b"device"].decode(), int(f[b"window_start"]))
@@ -92,9 +89,9 @@ async def test_cluster_node_killed_mid_drain_then_started(
     cluster_cfg: RedisConfig,
     cluster_client: AnyRedis,
     sync_cfg: SyncConfig,
+    outbox: SqliteGatewayStore,
 ) -> None:
     gw = unique_gw()
-    outbox = ListOutbox()
     signal = OutboxSignal()
     expected = [(f"d{i % 4}", i * 1000) for i in range(8_000)]
     await outbox.commit_batch([], [window(d, s) for d, s in expected[:4_000]])
@@ -102,18 +99,14 @@ async def test_cluster_node_killed_mid_drain_then_started(
     try:
         async with asyncio.TaskGroup() as tg, sync:
             sync.start(tg)
-            await wait_until(
-                lambda: outbox.cursors[REDIS_CURSOR] >= 1_000, within=20, what="draining"
-            )
+            await wait_until(acked(outbox, REDIS_CURSOR, 1_000), within=20, what="draining")
             node = owner_of(redis_cluster, f"edge:{{{gw}}}:windows")
             await asyncio.to_thread(node.kill)
             await outbox.commit_batch([], [window(d, s) for d, s in expected[4_000:]])
             signal.notify()
             await wait_until(lambda: not sync.connected, within=20, what="the outage")
             await asyncio.to_thread(node.start)
-            await wait_until(
-                lambda: outbox.cursors[REDIS_CURSOR] == 8_000, within=30, what="the drain"
-            )
+            await wait_until(acked(outbox, REDIS_CURSOR, 8_000), within=30, what="the drain")
     finally:
         await asyncio.to_thread(
             wait_for,

@@ -6,7 +6,7 @@ import asyncio
 import http.server
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -14,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import RedisConfig, SyncConfig, UpstreamMqttConfig, WebhookConfig
+from gateway.state import SqliteGatewayStore
 from gateway.state.redis_connect import AnyRedis
 from gateway.sync import (
     MQTT_FORWARD_CURSOR,
@@ -25,7 +26,7 @@ from gateway.sync import (
     WebhookForwarder,
 )
 from tests.services import Mosquitto, free_port
-from tests.sync._support import GW, ListOutbox, alert, wait_until, window
+from tests.sync._support import GW, acked, alert, first_unread, wait_until, window
 
 
 class Subscriber:
@@ -58,12 +59,19 @@ def upstream(broker: Mosquitto) -> UpstreamMqttConfig:
     return UpstreamMqttConfig(host=broker.host, port=broker.port)
 
 
+def no_rows(outbox: SqliteGatewayStore) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return (await outbox.outbox_stats()).rows == 0
+
+    return check
+
+
 def alert_ids(payloads: list[bytes]) -> list[str]:
     return [orjson.loads(p)["alert_id"] for p in payloads]
 
 
 async def test_mqtt_forwarder_publishes_alerts_in_order_and_acks_after_puback(
-    mosquitto: Mosquitto, subscriber: Subscriber, outbox: ListOutbox, sync_cfg: SyncConfig
+    mosquitto: Mosquitto, subscriber: Subscriber, outbox: SqliteGatewayStore, sync_cfg: SyncConfig
 ) -> None:
     signal = OutboxSignal()
     entries = [alert("d1", n) if n % 3 == 0 else window("d1", n * 1000) for n in range(300)]
@@ -75,9 +83,7 @@ async def test_mqtt_forwarder_publishes_alerts_in_order_and_acks_after_puback(
     async with asyncio.TaskGroup() as tg, forwarder:
         assert forwarder.task_name == "gateway[sync].forward.mqtt"
         forwarder.start(tg)
-        await wait_until(
-            lambda: outbox.cursors[MQTT_FORWARD_CURSOR] == 300, within=15, what="all acked"
-        )
+        await wait_until(acked(outbox, MQTT_FORWARD_CURSOR, 300), within=15, what="all acked")
         await wait_until(lambda: len(subscriber.payloads) >= 100, within=10, what="delivery")
         assert forwarder.status()["connected"] is True
     assert alert_ids(subscriber.payloads) == sent
@@ -85,7 +91,7 @@ async def test_mqtt_forwarder_publishes_alerts_in_order_and_acks_after_puback(
 
 async def test_dead_upstream_broker_does_not_hold_back_redis_sync(
     mosquitto: Mosquitto,
-    outbox: ListOutbox,
+    outbox: SqliteGatewayStore,
     redis_cfg: RedisConfig,
     sync_cfg: SyncConfig,
     client: AnyRedis,
@@ -100,16 +106,14 @@ async def test_dead_upstream_broker_does_not_hold_back_redis_sync(
     async with asyncio.TaskGroup() as tg, sync, forwarder:
         sync.start(tg)
         forwarder.start(tg)
-        await wait_until(lambda: outbox.cursors[REDIS_CURSOR] == 50, within=10, what="redis")
+        await wait_until(acked(outbox, REDIS_CURSOR, 50), within=10, what="redis")
         await wait_until(lambda: forwarder.last_error is not None, within=10, what="mqtt error")
-        assert outbox.cursors[MQTT_FORWARD_CURSOR] == 0
+        assert await first_unread(outbox, MQTT_FORWARD_CURSOR) == 1
         assert forwarder.status()["connected"] is False
         assert sync.status()["backlog_rows"] == 50  # kept for the forwarder
         await asyncio.to_thread(mosquitto.start)
-        await wait_until(
-            lambda: outbox.cursors[MQTT_FORWARD_CURSOR] == 50, within=20, what="forwarding"
-        )
-        await wait_until(lambda: not outbox.rows, within=5, what="rows deleted")
+        await wait_until(acked(outbox, MQTT_FORWARD_CURSOR, 50), within=20, what="forwarding")
+        await wait_until(no_rows(outbox), within=5, what="rows deleted")
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 50
 
 
@@ -151,7 +155,7 @@ def hook() -> Iterator[tuple[http.server.ThreadingHTTPServer, type[Hook]]]:
 
 async def test_webhook_retries_until_accepted_and_skips_a_refused_alert(
     hook: tuple[http.server.ThreadingHTTPServer, type[Hook]],
-    outbox: ListOutbox,
+    outbox: SqliteGatewayStore,
     sync_cfg: SyncConfig,
 ) -> None:
     server, handler = hook
@@ -168,7 +172,7 @@ async def test_webhook_retries_until_accepted_and_skips_a_refused_alert(
     forwarder = WebhookForwarder(outbox, cfg=cfg, sync=sync_cfg, signal=OutboxSignal())
     async with asyncio.TaskGroup() as tg, forwarder:
         forwarder.start(tg)
-        await wait_until(lambda: outbox.cursors[WEBHOOK_CURSOR] == 11, within=20, what="all")
+        await wait_until(acked(outbox, WEBHOOK_CURSOR, 11), within=20, what="all")
         status = forwarder.status()
     delivered = [orjson.loads(b)["alert_id"] for b in handler.bodies]
     # Four failures retried (the same alert each time), then each alert once, in order.
@@ -180,7 +184,7 @@ async def test_webhook_retries_until_accepted_and_skips_a_refused_alert(
     assert "s3cret" not in str(status)
 
 
-async def test_webhook_down_then_up(outbox: ListOutbox, sync_cfg: SyncConfig) -> None:
+async def test_webhook_down_then_up(outbox: SqliteGatewayStore, sync_cfg: SyncConfig) -> None:
     port = free_port()
     cfg = WebhookConfig(url=f"http://127.0.0.1:{port}/alerts", timeout="1s")
     await outbox.commit_batch([], [alert("d1", n) for n in range(3)])
@@ -195,7 +199,7 @@ async def test_webhook_down_then_up(outbox: ListOutbox, sync_cfg: SyncConfig) ->
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            await wait_until(lambda: outbox.cursors[WEBHOOK_CURSOR] == 3, within=15, what="up")
+            await wait_until(acked(outbox, WEBHOOK_CURSOR, 3), within=15, what="up")
         finally:
             server.shutdown()
             server.server_close()

@@ -7,21 +7,26 @@ from dataclasses import replace
 import orjson
 import pytest
 
+from gateway.state import SqliteGatewayStore
 from gateway.state.redis_connect import AnyRedis
 from gateway.sync import RedisWriter, SinkRefused
-from tests.sync._support import GW, Entry, ListOutbox, alert, decode_fields, device_summary, window
+from tests.sync._support import GW, Entry, alert, decode_fields, device_summary, window
 
 
 def writer(client: AnyRedis, epoch: str = "0") -> RedisWriter:
     return RedisWriter(client, GW, target="test", windows_maxlen=100_000, outbox_epoch=epoch)
 
 
-async def committed(outbox: ListOutbox, *entries: Entry) -> list[Entry]:
+async def committed(outbox: SqliteGatewayStore, *entries: Entry) -> list[Entry]:
+    """Commit ``entries`` to the real store and read them back with their ids."""
+    outbox.register_cursor("test")
     await outbox.commit_batch([], entries)
-    return list(outbox.rows)
+    return await outbox.outbox_read("test", len(entries))
 
 
-async def test_same_batch_twice_gives_one_entry_each(client: AnyRedis, outbox: ListOutbox) -> None:
+async def test_same_batch_twice_gives_one_entry_each(
+    client: AnyRedis, outbox: SqliteGatewayStore
+) -> None:
     rows = await committed(
         outbox,
         window("d1", 0),
@@ -39,7 +44,9 @@ async def test_same_batch_twice_gives_one_entry_each(client: AnyRedis, outbox: L
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 2
 
 
-async def test_stream_fields_are_the_mqtt_json_fields(client: AnyRedis, outbox: ListOutbox) -> None:
+async def test_stream_fields_are_the_mqtt_json_fields(
+    client: AnyRedis, outbox: SqliteGatewayStore
+) -> None:
     rows = await committed(outbox, window("d1", 10_000), alert("d1", 7))
     await writer(client).apply(rows)
     [(_, wfields)] = await client.xrange(f"edge:{{{GW}}}:windows")
@@ -51,7 +58,7 @@ async def test_stream_fields_are_the_mqtt_json_fields(client: AnyRedis, outbox: 
 
 
 async def test_crash_after_apply_before_ack_resends_without_duplicates(
-    client: AnyRedis, outbox: ListOutbox
+    client: AnyRedis, outbox: SqliteGatewayStore
 ) -> None:
     rows = await committed(outbox, *(window("d1", i * 10_000) for i in range(50)))
     # The process applied the first 30, crashed before the cursor moved, and on restart
@@ -63,23 +70,18 @@ async def test_crash_after_apply_before_ack_resends_without_duplicates(
     assert starts == [i * 10_000 for i in range(50)]
 
 
-async def test_regenerated_output_with_a_new_outbox_id_is_not_duplicated(
-    client: AnyRedis,
-) -> None:
+async def test_regenerated_output_with_a_new_outbox_id_is_not_duplicated(client: AnyRedis) -> None:
     # A journal replay after the first row was pruned re-creates the same output under a
     # new id: the dedupe sets catch it (alert_id|state for alerts, dedupe key for windows).
-    first, second = ListOutbox(), ListOutbox()
-    await first.commit_batch([], [window("d1", 0), alert("d1", 1)])
-    await writer(client).apply(first.rows)
-    await second.commit_batch([], [window("d9", 0), window("d1", 0), alert("d1", 1)])
-    second.rows = [replace(r, id=r.id + 100) for r in second.rows]
-    result = await writer(client).apply(second.rows)
+    await writer(client).apply([replace(window("d1", 0), id=1), replace(alert("d1", 1), id=2)])
+    again = [window("d9", 0), window("d1", 0), alert("d1", 1)]
+    result = await writer(client).apply([replace(e, id=101 + i) for i, e in enumerate(again)])
     assert (result.applied, result.skipped) == (1, 2)
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 1
 
 
 async def test_order_is_kept_per_device_and_device_hash_holds_the_latest(
-    client: AnyRedis, outbox: ListOutbox
+    client: AnyRedis, outbox: SqliteGatewayStore
 ) -> None:
     entries = [window(f"d{i % 7}", (i // 7) * 10_000) for i in range(700)]
     rows = await committed(outbox, *entries)
@@ -95,7 +97,7 @@ async def test_order_is_kept_per_device_and_device_hash_holds_the_latest(
 
 
 async def test_device_hash_tracks_active_alerts_and_summary(
-    client: AnyRedis, outbox: ListOutbox
+    client: AnyRedis, outbox: SqliteGatewayStore
 ) -> None:
     rows = await committed(
         outbox,
@@ -116,7 +118,7 @@ async def test_device_hash_tracks_active_alerts_and_summary(
 
 
 async def test_big_batch_is_pipelined_in_chunks_and_a_failure_keeps_order(
-    client: AnyRedis, outbox: ListOutbox
+    client: AnyRedis, outbox: SqliteGatewayStore
 ) -> None:
     entries = [window(f"d{i % 3}", (i // 3) * 10_000) for i in range(2_400)]
     rows = await committed(outbox, *entries)
@@ -136,7 +138,9 @@ async def test_big_batch_is_pipelined_in_chunks_and_a_failure_keeps_order(
     ]
 
 
-async def test_script_flushed_falls_back_to_eval(client: AnyRedis, outbox: ListOutbox) -> None:
+async def test_script_flushed_falls_back_to_eval(
+    client: AnyRedis, outbox: SqliteGatewayStore
+) -> None:
     rows = await committed(outbox, *(window("d1", i * 10_000) for i in range(2_500)))
     w = writer(client)
     await w.apply(rows[:10])
@@ -153,11 +157,10 @@ async def test_heartbeat_goes_to_the_shared_gateways_hash(client: AnyRedis) -> N
 
 
 async def test_new_outbox_epoch_starts_a_new_high_water_mark(
-    client: AnyRedis, outbox: ListOutbox
+    client: AnyRedis, outbox: SqliteGatewayStore
 ) -> None:
     rows = await committed(outbox, *(window("d1", i * 10_000) for i in range(5)))
     await writer(client, "file-1").apply(rows)
-    fresh = ListOutbox()  # a replaced state file: ids start at 1 again
-    await fresh.commit_batch([], [window("d1", 900_000)])
-    result = await writer(client, "file-2").apply(fresh.rows)
+    # A replaced state file: ids start at 1 again.
+    result = await writer(client, "file-2").apply([replace(window("d1", 900_000), id=1)])
     assert result.applied == 1
