@@ -5,6 +5,7 @@ See ``docs/state.md`` for the operator's view and :mod:`gateway.state._errors` f
 exception hierarchy.
 """
 
+from gateway.state._backend import CheckpointInfo, StateBackend, open_backend
 from gateway.state._errors import (
     StateAuthError,
     StateConfigError,
@@ -14,7 +15,11 @@ from gateway.state._errors import (
     StateUnavailable,
     StateUsageError,
 )
+from gateway.state._memory_backend import MemoryBackend
 from gateway.state._memory_store import MemoryGatewayStore
+from gateway.state._operator import StatefulOperator
+from gateway.state._redis_backend import RedisBackend
+from gateway.state._sqlite_backend import SqliteBackend
 from gateway.state._sqlite_store import SqliteGatewayStore
 from gateway.state._store import ROW_OVERHEAD_BYTES, GatewayStore, open_store
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxKind, OutboxStats
@@ -23,22 +28,29 @@ from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redi
 __all__ = [
     "ROW_OVERHEAD_BYTES",
     "Checkpoint",
+    "CheckpointInfo",
     "GatewayStore",
     "JournalEntry",
+    "MemoryBackend",
     "MemoryGatewayStore",
     "OutboxEntry",
     "OutboxKind",
     "OutboxStats",
+    "RedisBackend",
+    "SqliteBackend",
     "SqliteGatewayStore",
     "StateAuthError",
+    "StateBackend",
     "StateConfigError",
     "StateCorruptError",
     "StateError",
     "StateTimeout",
     "StateUnavailable",
     "StateUsageError",
+    "StatefulOperator",
     "connect_redis",
     "key_for",
+    "open_backend",
     "open_store",
     "ping_redis",
     "redis_errors",

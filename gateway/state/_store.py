@@ -20,14 +20,13 @@ every method raises :class:`~gateway.state.StateUsageError` outside that block.
 from __future__ import annotations
 
 import abc
-import enum
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from gateway.state._errors import StateUsageError
+from gateway.state._lifecycle import Lifecycle
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 
 if TYPE_CHECKING:
@@ -65,13 +64,7 @@ def load_snapshot(data: bytes) -> Any:
     return json.loads(data)
 
 
-class _Phase(enum.Enum):
-    NEW = "new"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class GatewayStore(abc.ABC):
+class GatewayStore(Lifecycle, abc.ABC):
     """Journal, checkpoints, parked devices and outbox behind one transactional interface.
 
     ``commit_batch`` is the group commit of the ingest path: journal entries and outbox
@@ -87,37 +80,8 @@ class GatewayStore(abc.ABC):
         self.keep_checkpoints = keep_checkpoints
         self.max_outbox_bytes = max_outbox_bytes
         self._now_ms = now_ms
-        self._phase = _Phase.NEW
         self._cursors: dict[str, int] = {}
         self._registered: set[str] = set()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        if self._phase is not _Phase.NEW:
-            msg = (
-                f"{type(self).__name__} is opened once: it is not reusable and not re-entrant "
-                f"(it is {self._phase.value})"
-            )
-            raise StateUsageError(msg)
-        await self._open()
-        self._phase = _Phase.OPEN
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._phase is _Phase.OPEN:
-            self._phase = _Phase.CLOSED
-            await self._close()
-
-    def _check_open(self) -> None:
-        if self._phase is not _Phase.OPEN:
-            msg = f"{type(self).__name__} is {self._phase.value}: use it inside `async with`"
-            raise StateUsageError(msg)
 
     @abc.abstractmethod
     async def _open(self) -> None: ...
