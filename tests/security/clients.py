@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,6 +29,18 @@ class Received:
         with self.condition:
             self.messages.append((topic, payload))
             self.condition.notify_all()
+
+    def wait_until(
+        self,
+        predicate: Callable[[list[tuple[str, bytes]]], bool],
+        what: str,
+        timeout: float = DEADLINE_S,
+    ) -> list[tuple[str, bytes]]:
+        """Wait until ``predicate(messages so far)``; return the messages."""
+        with self.condition:
+            if not self.condition.wait_for(lambda: predicate(self.messages), timeout):
+                raise TimeoutError(f"{what}: not seen within {timeout}s")
+            return list(self.messages)
 
     def wait_for(self, payload: bytes, timeout: float = DEADLINE_S) -> list[tuple[str, bytes]]:
         """Wait until ``payload`` has arrived; return everything received so far."""

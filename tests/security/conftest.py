@@ -5,7 +5,7 @@ Users (passwords are random per session, see :class:`Credentials`):
 
 - MQTT ``gateway``: reads sensor topics and its own command topic, writes under its prefix;
   ``dashboard``: reads the gateway's outputs, the only user that may publish commands;
-  ``sensor``: may publish sensor readings only.
+  ``sensor``: may publish sensor readings only; ``monitor`` (tests only) reads every topic.
 - Redis ``gateway``: keys ``edge:*`` only, no dangerous commands; ``admin``: everything (the
   fixture's own health checks); the ``default`` user is off.
 """
@@ -37,6 +37,7 @@ class Credentials:
     mqtt_gateway: str
     mqtt_dashboard: str
     mqtt_sensor: str
+    mqtt_monitor: str
     redis_gateway: str
     redis_admin: str
 
@@ -45,6 +46,7 @@ class Credentials:
             self.mqtt_gateway,
             self.mqtt_dashboard,
             self.mqtt_sensor,
+            self.mqtt_monitor,
             self.redis_gateway,
             self.redis_admin,
         ]
@@ -64,7 +66,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture(scope="session")
 def credentials() -> Credentials:
     """Random passwords for the session's users."""
-    return Credentials(*(_password() for _ in range(5)))
+    return Credentials(*(_password() for _ in range(6)))
 
 
 MOSQUITTO_ACL = f"""\
@@ -83,6 +85,10 @@ topic readwrite {PREFIX}/#
 user dashboard
 topic read {PREFIX}/#
 topic write {COMMAND_TOPIC}
+
+# Tests only: a read-only observer of every topic.
+user monitor
+topic read #
 """
 
 
@@ -124,6 +130,7 @@ class TlsMosquitto(Mosquitto):
                 "gateway": credentials.mqtt_gateway,
                 "dashboard": credentials.mqtt_dashboard,
                 "sensor": credentials.mqtt_sensor,
+                "monitor": credentials.mqtt_monitor,
             },
         )
         self.acl_file.write_text(MOSQUITTO_ACL)
