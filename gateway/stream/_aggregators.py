@@ -22,25 +22,34 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 
 def field_getter(field: str | None) -> Callable[[Any], Any] | None:
-    """Return a function reading ``field`` of an item, or ``None`` for the item itself."""
-    if field is None:
-        return None
+    """Return a function reading ``item[field]``, or ``None`` for the item itself.
 
-    def get(item: Any) -> Any:
+    The getter is :func:`operator.itemgetter` (C speed); callers turn its bare ``KeyError`` /
+    ``TypeError`` into a message with :func:`field_error`.
+    """
+    return None if field is None else operator.itemgetter(field)
+
+
+def field_error(fields: Iterable[str | None], item: Any) -> KeyError | None:
+    """The error naming the first of ``fields`` that ``item`` lacks (``None``: it has all)."""
+    for field in fields:
+        if field is None:
+            continue
         try:
-            return item[field]
-        except (KeyError, IndexError, TypeError) as exc:
-            msg = f"field {field!r}: not found in item of type {type(item).__name__}: {item!r:.80}"
-            raise KeyError(msg) from exc
-
-    return get
+            item[field]
+        except (KeyError, IndexError, TypeError):
+            return KeyError(
+                f"field {field!r}: not found in item of type {type(item).__name__}: {item!r:.80}"
+            )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+_MISSING: Any = object()
+_ATTRIBUTES = frozenset({"timestamp", "source", "event_type"})
+
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
@@ -27,12 +30,12 @@ class StreamEvent:
     source: str = ""
 
     def __getitem__(self, name: str) -> Any:
-        try:
-            return self.data[name]
-        except KeyError:
-            if name in ("timestamp", "source", "event_type"):
-                return getattr(self, name)
-            raise
+        value = self.data.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        if name in _ATTRIBUTES:
+            return getattr(self, name)
+        raise KeyError(name)
 
     def get(self, name: str, default: Any = None) -> Any:
         """Like ``dict.get`` over :meth:`__getitem__`."""

@@ -20,11 +20,11 @@ Results of one call are ordered by ``(end, start)``, then by key in first-seen o
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._aggregators import Aggregator, field_getter
+from ._aggregators import Aggregator, field_error, field_getter
 from ._late import Drop, LateStrategy, RecomputeWindows, SideOutput
 from ._time import END_OF_TIME, NO_WATERMARK
 from ._watermarks import MonotonicAscending, WatermarkStrategy
@@ -141,7 +141,16 @@ class _Window:
 class _KeyState:
     """One key's private state."""
 
-    __slots__ = ("last_seen", "max_ts", "min_open", "min_purge", "next_tick", "windows", "wm")
+    __slots__ = (
+        "cur",
+        "last_seen",
+        "max_ts",
+        "min_open",
+        "min_purge",
+        "next_tick",
+        "windows",
+        "wm",
+    )
 
     def __init__(self) -> None:
         self.wm = NO_WATERMARK
@@ -151,6 +160,7 @@ class _KeyState:
         self.min_open = END_OF_TIME  # smallest end of a window that has not fired
         self.min_purge = END_OF_TIME  # smallest end + lateness of a stored window
         self.windows: dict[tuple[int, int], _Window] = {}
+        self.cur: _Window | None = None  # the fast path's last window (cleared on purge)
 
 
 AggregateSpec = Aggregator | Mapping[str, Aggregator] | Sequence[Aggregator]
@@ -409,7 +419,13 @@ class WindowOperator:
         return st
 
     def _extract(self, item: Any) -> list[Any]:
-        return [item if get is None else get(item) for get in self._getters]
+        try:
+            return [item if get is None else get(item) for get in self._getters]
+        except (KeyError, IndexError, TypeError) as exc:
+            error = field_error((agg.field for agg in self._aggs), item)
+            if error is None:
+                raise
+            raise error from exc
 
     def _new_window(self, st: _KeyState, start: int, end: int) -> _Window:
         raw: list[Any] | None = [] if self._recompute else None
@@ -612,8 +628,88 @@ class WindowOperator:
             windows = st.windows
             for wkey in [k for k, w in windows.items() if w.end + lateness <= wm]:
                 del windows[wkey]
+            st.cur = None
         if wm >= st.min_open or wm >= st.min_purge:
             self._refresh_bounds(st)
+
+    def _feed_tumbling(
+        self,
+        items: Iterable[Any],
+        timestamp_of: Callable[[Any], int],
+        key_of: Callable[[Any], Any],
+        results: list[WindowResult],
+        late_out: list[LateEvent],
+    ) -> None:
+        """The bounded runner's hot loop: :meth:`_push` specialised for a tumbling window, a
+        watermark without processing time and incremental aggregation (no ``now``, no raw
+        values). Events late for their window take the general path."""
+        tumbling = self._tumbling
+        assert tumbling is not None
+        assert self._interval is None
+        assert self._idle is None
+        assert not self._recompute
+        size, offset, delay = tumbling.size, tumbling.offset, self._delay
+        states = self._states
+        stats = self.stats
+        aggs, getters = self._aggs, self._getters
+        single = len(aggs) == 1
+        add0, get0 = aggs[0].add, getters[0]
+        new_state = _KeyState
+        new_window = self._new_window
+        advance = self._advance_watermark
+        push = self._push
+        seq = self._seq
+        count = 0
+        try:
+            for item in items:
+                ts = timestamp_of(item)
+                key = key_of(item)
+                st = states.get(key)
+                if st is None:
+                    st = states[key] = new_state()
+                win = st.cur
+                if win is None or not win.start <= ts < win.end or win.end <= st.wm:
+                    start = ts - (ts - offset) % size
+                    if start + size <= st.wm:  # late for its only window: general path
+                        self._seq = seq
+                        stats.events += count
+                        count = 0
+                        before = len(results)
+                        push(key, item, ts, None, results, late_out)
+                        if len(results) - before > 1:  # same order as push(): (end, start)
+                            results[before:] = sorted(results[before:], key=_result_order)
+                        seq = self._seq
+                        continue
+                    win = st.windows.get((start, start + size))
+                    if win is None:
+                        win = new_window(st, start, start + size)
+                    st.cur = win
+                seq += 1
+                count += 1
+                win.count += 1
+                accs = win.accs
+                if single:
+                    accs[0] = add0(accs[0], item if get0 is None else get0(item), ts)
+                else:
+                    for i, agg in enumerate(aggs):
+                        get = getters[i]
+                        accs[i] = agg.add(accs[i], item if get is None else get(item), ts)
+                if ts > st.max_ts:
+                    st.max_ts = ts
+                    wm = ts - delay
+                    if wm > st.wm:
+                        if wm >= st.min_open or wm >= st.min_purge:
+                            advance(st, key, wm, results)
+                        else:
+                            st.wm = wm
+        except (KeyError, IndexError, TypeError) as exc:
+            error = field_error((agg.field for agg in aggs), item)
+            if error is None or (isinstance(exc, KeyError) and str(exc).startswith("'field ")):
+                raise
+            raise error from exc
+        finally:
+            self._seq = seq
+            stats.events += count
 
     def _snapshot_state(self, st: _KeyState) -> dict[str, Any]:
         return {
