@@ -3,11 +3,11 @@ TLS-only redis-server with ACL users. Everything is generated per test session/t
 
 Users (passwords are random per session, see :class:`Credentials`):
 
-- MQTT ``gateway``: reads sensor topics and its own command topic, writes under its prefix;
+- MQTT ``gateway``: reads sensor topics and its prefix, writes its outputs (not commands);
   ``dashboard``: reads the gateway's outputs, the only user that may publish commands;
   ``sensor``: may publish sensor readings only; ``monitor`` (tests only) reads every topic.
-- Redis ``gateway``: keys ``edge:*`` only, no dangerous commands; ``admin``: everything (the
-  fixture's own health checks); the ``default`` user is off.
+- Redis ``gateway``: keys ``edge:{gw-sec}:*`` and ``edge:gateways`` only, no dangerous
+  commands; ``admin``: everything (the fixture's own health checks); ``default`` is off.
 """
 
 from __future__ import annotations
@@ -75,11 +75,18 @@ MOSQUITTO_ACL = f"""\
 user sensor
 topic write site/#
 
-# The gateway reads sensors and its command topic, publishes its outputs.
+# The gateway reads sensors and everything under its prefix (its command topic included)
+# and writes its outputs, but not commands.
 user gateway
 topic read site/#
-topic read {COMMAND_TOPIC}
-topic readwrite {PREFIX}/#
+topic read {PREFIX}/#
+topic write {PREFIX}/status
+topic write {PREFIX}/alerts
+topic write {PREFIX}/alerts/active
+topic write {PREFIX}/windows/#
+topic write {PREFIX}/late/#
+topic write {PREFIX}/devices/#
+topic write {PREFIX}/deadletter
 
 # The dashboard reads the gateway's outputs and is the only one that may send commands.
 user dashboard
@@ -222,7 +229,9 @@ def redis_acl(credentials: Credentials) -> str:
     return (
         "user default off\n"
         f"user admin on {sha(credentials.redis_admin)} ~* &* +@all\n"
-        f"user gateway on {sha(credentials.redis_gateway)} ~edge:* resetchannels "
+        # Only this gateway's keys (hash tag) and the shared heartbeat hash (docs/security.md).
+        f"user gateway on {sha(credentials.redis_gateway)} ~edge:{{{GATEWAY_ID}}}:* "
+        "~edge:gateways resetchannels "
         "-@all +@read +@write +@stream +@hash +@scripting +@connection +@transaction "
         "-@dangerous\n"
     )

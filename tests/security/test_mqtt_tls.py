@@ -240,7 +240,17 @@ def test_acl_refuses_a_command_from_a_user_without_permission(
     assert parse_command(messages[0][1]) == AckCommand("genuine-1", "dashboard@test")
 
 
-def test_the_gateway_user_cannot_publish_commands_to_itself_either(
+def test_the_gateway_user_cannot_publish_commands_to_itself(
+    tls_mosquitto: TlsMosquitto, pki: Pki, credentials: Credentials
+) -> None:
+    context = client_ssl_context(_tls(pki))
+    with connected("127.0.0.1", tls_mosquitto.port, "gateway", credentials.mqtt_gateway,
+                   context) as gateway:  # fmt: skip
+        code = gateway.publish(COMMAND_TOPIC, AckCommand("a1", "gateway").to_payload())
+    assert code.is_failure
+
+
+def test_a_sensor_cannot_publish_gateway_outputs(
     tls_mosquitto: TlsMosquitto, pki: Pki, credentials: Credentials
 ) -> None:
     context = client_ssl_context(_tls(pki))

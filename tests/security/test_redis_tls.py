@@ -93,6 +93,8 @@ async def test_the_acl_user_is_confined_to_its_keys_and_safe_commands(
     try:
         with pytest.raises(redis_exc.NoPermissionError) as other_key:
             await client.set("not-edge:x", "1")
+        with pytest.raises(redis_exc.NoPermissionError):
+            await client.xadd("edge:{another-gateway}:alerts", {"alert_id": "forged"})
         with pytest.raises(redis_exc.NoPermissionError) as dangerous:
             await client.flushall()
     finally:
