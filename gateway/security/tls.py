@@ -12,9 +12,9 @@ One function builds the :class:`ssl.SSLContext` from a :class:`~gateway.config.T
 A file that cannot be used raises :class:`TlsSetupError` with one line naming the key, the
 file and what is wrong with it, never a traceback and never a passphrase prompt.
 
-paho: :func:`use_with_paho` (``tls_set_context`` plus ``tls_insecure_set`` when the host name
-check is off: otherwise paho calls ``ssl.match_hostname`` itself, which Python 3.12 removed);
-after a failed handshake :func:`close_sockets_of` closes the socket paho leaves open.
+paho: :func:`use_with_paho` (``tls_set_context``, and ``tls_insecure_set`` to match the
+context's host name check, which paho 2.x also infers itself); after a failed handshake
+:func:`close_sockets_of` closes the socket paho leaves open.
 redis-py takes ``ssl_*`` keyword arguments instead of a context: :func:`redis_ssl_kwargs` gives
 them for the same config (after checking the files the same way).
 """
@@ -69,7 +69,7 @@ def use_with_paho(client: Any, context: ssl.SSLContext) -> None:
     """Install ``context`` on a ``paho.mqtt.client.Client`` (before ``connect``)."""
     client.tls_set_context(context)
     if not context.check_hostname:
-        # The chain is still verified; this only stops paho's own (3.12-incompatible) check.
+        # The chain is still verified; this only keeps paho from checking the name itself.
         client.tls_insecure_set(True)
 
 

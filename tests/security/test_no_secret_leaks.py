@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -258,3 +258,38 @@ def test_refused_mqtt_at_start_exits_non_zero_with_one_line(
     attempts = [line for line in output.splitlines() if "gateway.ingest.mqtt" in line]
     assert len(attempts) <= 3, attempts
     assert _leaks(output, [credentials.mqtt_gateway, credentials.redis_gateway]) == []
+
+
+def test_check_hostname_false_reaches_a_broker_whose_certificate_names_another_host(
+    tmp_path: Path,
+    pki: Pki,
+    tls_mosquitto_factory: Callable[..., TlsMosquitto],
+    tls_redis: TlsRedisServer,
+    credentials: Credentials,
+) -> None:
+    broker = tls_mosquitto_factory(server_cert=pki.server_other_host)
+    config = tmp_path / "gateway" / "gateway.toml"
+    config.parent.mkdir()
+    _write_config(config, pki, broker, tls_redis, credentials)
+    config.write_text(
+        config.read_text().replace("[mqtt.tls]\n", "[mqtt.tls]\ncheck_hostname = false\n")
+    )
+    env = {**os.environ, "EDGE_GATEWAY_REDIS__PASSWORD": credentials.redis_gateway}
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [_edge_gateway(), "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+    try:
+        context = client_ssl_context(TlsConfig(ca_file=pki.ca.cert, check_hostname=False))
+        with connected("127.0.0.1", broker.port, "monitor", credentials.mqtt_monitor,
+                       context) as monitor:  # fmt: skip
+            monitor.subscribe(f"{PREFIX}/status")
+            monitor.received.wait_until(
+                lambda messages: any(b'"online"' in p for _, p in messages),
+                "the gateway's online status",
+                RUN_DEADLINE_S,
+            )
+    finally:
+        terminate_quietly(process)
