@@ -67,7 +67,7 @@ def clock() -> FakeClock:
 
 StoreFactory = Callable[..., GatewayStore]
 
-STORE_KINDS = ["memory", "sqlite"]
+STORE_KINDS = ["memory", "sqlite", "redis"]
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -81,9 +81,8 @@ def make_store(
 ) -> StoreFactory:
     """Build (not open) a store of the parametrized kind; the same file/keys on every call."""
     if store_kind == "redis":
-        from gateway.state._redis_store import RedisGatewayStore
-
         from gateway.config import RedisConfig
+        from gateway.state._redis_store import RedisGatewayStore
 
         server = request.getfixturevalue("redis_server")
         cfg = RedisConfig(url=server.url)
