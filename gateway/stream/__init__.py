@@ -35,6 +35,17 @@ from ._aggregators import (
     StdDev,
     Sum,
 )
+from ._datastream import (
+    AggregateResult,
+    DataStream,
+    GroupedStream,
+    KeyedStream,
+    ProcessContext,
+    ProcessFunction,
+    RunResult,
+    RunStats,
+    WindowedStream,
+)
 from ._events import StreamEvent
 from ._late import AllowedLateness, Drop, LateStrategy, RecomputeWindows, SideOutput
 from ._operator import LateEvent, OperatorStats, WindowOperator, WindowOutput, WindowResult
@@ -44,15 +55,19 @@ from ._windows import SessionWindow, SlidingWindow, TumblingWindow, WindowAssign
 
 __all__ = [
     "END_OF_TIME",
+    "AggregateResult",
     "Aggregator",
     "AllowedLateness",
     "Average",
     "BoundedOutOfOrder",
     "Collect",
     "Count",
+    "DataStream",
     "Drop",
     "Duration",
     "First",
+    "GroupedStream",
+    "KeyedStream",
     "Last",
     "LateEvent",
     "LateStrategy",
@@ -62,8 +77,12 @@ __all__ = [
     "OperatorStats",
     "Percentile",
     "Periodic",
+    "ProcessContext",
+    "ProcessFunction",
     "RecomputeWindows",
     "Reduce",
+    "RunResult",
+    "RunStats",
     "SessionWindow",
     "SideOutput",
     "SlidingWindow",
@@ -76,4 +95,5 @@ __all__ = [
     "WindowOperator",
     "WindowOutput",
     "WindowResult",
+    "WindowedStream",
 ]
