@@ -81,14 +81,16 @@ class WindowOutput:
         results: windows fired or re-fired by the call, ordered by ``(end, start)``.
         late: events routed to the side output by the call.
         dropped: number of late events the call discarded.
+        refused: number of events refused by the ``max_keys`` limit (0 or 1 for ``push``).
     """
 
     results: list[WindowResult]
     late: list[LateEvent]
     dropped: int
+    refused: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.results or self.late or self.dropped)
+        return bool(self.results or self.late or self.dropped or self.refused)
 
 
 @dataclass(slots=True)
@@ -103,6 +105,7 @@ class OperatorStats:
         fired: results emitted because the watermark passed a window's end (revision 0, or
             a session that absorbed late data firing on time).
         updated: results emitted because of a late event (re-fires).
+        refused: events of new keys refused because ``max_keys`` keys hold state.
     """
 
     events: int = 0
@@ -111,6 +114,7 @@ class OperatorStats:
     side_output: int = 0
     fired: int = 0
     updated: int = 0
+    refused: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict."""
@@ -121,6 +125,7 @@ class OperatorStats:
             "side_output": self.side_output,
             "fired": self.fired,
             "updated": self.updated,
+            "refused": self.refused,
         }
 
 
@@ -223,6 +228,9 @@ class WindowOperator:
             them by name, or a list of them (named by their ``name``).
         watermark: the watermark strategy; default :class:`MonotonicAscending`.
         late: the late-data strategy; default :class:`Drop`.
+        max_keys: at most this many keys hold state (``None``: no limit); an event of a new
+            key beyond it is refused and counted (``stats.refused``, ``WindowOutput.refused``).
+            Use ``drop_key`` to passivate keys.
 
     Example::
 
@@ -238,7 +246,12 @@ class WindowOperator:
         aggregate: AggregateSpec,
         watermark: WatermarkStrategy | None = None,
         late: LateStrategy | None = None,
+        *,
+        max_keys: int | None = None,
     ) -> None:
+        if max_keys is not None and max_keys < 1:
+            msg = f"max_keys must be >= 1 or None; got {max_keys}"
+            raise ValueError(msg)
         if not isinstance(window, WindowAssigner | SessionWindow):
             msg = (
                 "window must be a WindowAssigner (TumblingWindow, SlidingWindow, custom) or a "
@@ -277,6 +290,7 @@ class WindowOperator:
         self._lateness = late.lateness
         self._recompute = isinstance(late, RecomputeWindows)
         self._side = isinstance(late, SideOutput)
+        self._max_keys = max_keys
         self._states: dict[Any, _KeyState] = {}
         self._now: int | None = None
         self._seq = 0
@@ -303,13 +317,20 @@ class WindowOperator:
                 "WindowOperator.push: the operator has finished (its watermark is +infinity); "
                 "build a new one or restore a snapshot taken before finish()"
             )
+        if type(timestamp) is not int:
+            msg = (
+                f"WindowOperator.push: timestamp must be an int of epoch ms; "
+                f"got a {type(timestamp).__name__} ({timestamp!r:.40})"
+            )
+            raise TypeError(msg)
         results: list[WindowResult] = []
         late: list[LateEvent] = []
-        dropped = self.stats.dropped
+        stats = self.stats
+        dropped, refused = stats.dropped, stats.refused
         self._push(key, value, timestamp, now, results, late)
         if len(results) > 1:
             results.sort(key=_result_order)
-        return WindowOutput(results, late, self.stats.dropped - dropped)
+        return WindowOutput(results, late, stats.dropped - dropped, stats.refused - refused)
 
     def advance(self, now: int) -> WindowOutput:
         """Move processing time to ``now``: run due :class:`Periodic` ticks and idle timeouts."""
@@ -412,12 +433,6 @@ class WindowOperator:
             return now
         return self._now
 
-    def _state(self, key: Any) -> _KeyState:
-        st = self._states.get(key)
-        if st is None:
-            st = self._states[key] = _KeyState()
-        return st
-
     def _extract(self, item: Any) -> list[Any]:
         try:
             return [item if get is None else get(item) for get in self._getters]
@@ -476,6 +491,9 @@ class WindowOperator:
     ) -> None:
         st = self._states.get(key)
         if st is None:
+            if self._max_keys is not None and len(self._states) >= self._max_keys:
+                self.stats.refused += 1
+                return
             st = self._states[key] = _KeyState()
         if now is not None:
             now = self._clock(now)
@@ -655,6 +673,7 @@ class WindowOperator:
         single = len(aggs) == 1
         add0, get0 = aggs[0].add, getters[0]
         new_state = _KeyState
+        max_keys = self._max_keys
         new_window = self._new_window
         advance = self._advance_watermark
         push = self._push
@@ -666,6 +685,9 @@ class WindowOperator:
                 key = key_of(item)
                 st = states.get(key)
                 if st is None:
+                    if max_keys is not None and len(states) >= max_keys:
+                        stats.refused += 1
+                        continue
                     st = states[key] = new_state()
                 win = st.cur
                 if win is None or not win.start <= ts < win.end or win.end <= st.wm:

@@ -89,6 +89,7 @@ class Reference:
             "side_output": 0,
             "fired": 0,
             "updated": 0,
+            "refused": 0,
         }
 
     # --- windows by brute force

@@ -193,6 +193,7 @@ def test_allowed_lateness_refires_with_revisions_then_discards() -> None:
         "side_output": 0,
         "fired": 3,
         "updated": 2,
+        "refused": 0,
     }
 
 
@@ -373,3 +374,25 @@ def test_field_errors_name_the_field() -> None:
     op = WindowOperator(TumblingWindow(10), Average("temp"))
     with pytest.raises(KeyError, match="field 'temp': not found in item of type dict"):
         op.push("d", {"hum": 1}, 1)
+
+
+def test_max_keys_refuses_and_counts_new_keys() -> None:
+    op = WindowOperator(TumblingWindow(10), Count(), max_keys=2)
+    op.push("a", 0, 1)
+    op.push("b", 0, 1)
+    out = op.push("c", 0, 1)
+    assert out.refused == 1
+    assert bool(out)
+    assert op.keys() == ["a", "b"]
+    assert op.stats.refused == 1
+    assert op.push("a", 0, 2).refused == 0  # known keys still flow
+    op.drop_key("a")
+    assert op.push("c", 0, 1).refused == 0
+    with pytest.raises(ValueError, match="max_keys must be >= 1"):
+        WindowOperator(TumblingWindow(10), Count(), max_keys=0)
+
+
+def test_push_refuses_a_non_int_timestamp() -> None:
+    op = WindowOperator(TumblingWindow(10), Count())
+    with pytest.raises(TypeError, match="timestamp must be an int of epoch ms; got a float"):
+        op.push("a", 0, 1.5)  # type: ignore[arg-type]
