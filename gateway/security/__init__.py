@@ -22,7 +22,7 @@ from gateway.security.errors import (
     classify_connection_error,
     classify_tls_error,
 )
-from gateway.security.redact import configured_secrets, redact
+from gateway.security.redact import configured_secrets, redact, secret_forms
 from gateway.security.tls import (
     TlsSetupError,
     client_ssl_context,
@@ -50,5 +50,6 @@ __all__ = [
     "parse_command",
     "redact",
     "redis_ssl_kwargs",
+    "secret_forms",
     "use_with_paho",
 ]

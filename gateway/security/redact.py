@@ -29,14 +29,15 @@ def redact(text: str, secrets: Iterable[str | SecretStr | None]) -> str:
     for secret in secrets:
         value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         if value:
-            variants.update(_forms(value))
+            variants.update(secret_forms(value))
     # Longest first, so a secret that contains another is masked whole.
     for variant in sorted(variants, key=len, reverse=True):
         text = text.replace(variant, MASK)
     return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
 
 
-def _forms(secret: str) -> set[str]:
+def secret_forms(secret: str) -> set[str]:
+    """The secret as it may appear in text: raw, URL-encoded, JSON- and repr-escaped."""
     forms = {secret, quote(secret, safe=""), quote(secret), json.dumps(secret)[1:-1]}
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     forms.add(repr(secret)[1:-1])

@@ -21,7 +21,7 @@ import pytest
 
 from gateway.config import TlsConfig
 from gateway.security import client_ssl_context
-from gateway.security.redact import _forms
+from gateway.security.redact import secret_forms
 from tests.security.clients import connected
 from tests.security.conftest import (
     COMMAND_TOPIC,
@@ -134,7 +134,7 @@ def gateway_process(
 
 
 def _leaks(text: str, secrets: list[str]) -> list[str]:
-    return sorted({f for s in secrets for f in _forms(s) if f in text})
+    return sorted({f for s in secrets for f in secret_forms(s) if f in text})
 
 
 def test_a_full_run_leaks_no_configured_secret(
@@ -293,3 +293,51 @@ def test_check_hostname_false_reaches_a_broker_whose_certificate_names_another_h
             )
     finally:
         terminate_quietly(process)
+
+
+def test_refused_redis_credentials_are_reported_without_the_secret(
+    tmp_path: Path,
+    pki: Pki,
+    tls_mosquitto: TlsMosquitto,
+    tls_redis: TlsRedisServer,
+    credentials: Credentials,
+) -> None:
+    config = tmp_path / "gateway" / "gateway.toml"
+    config.parent.mkdir()
+    _write_config(config, pki, tls_mosquitto, tls_redis, credentials)
+    wrong = credentials.redis_gateway + "-wrong"
+    env = {**os.environ, "EDGE_GATEWAY_REDIS__PASSWORD": wrong}
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [_edge_gateway(), "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+    try:
+        wait_for(
+            lambda: (
+                process.poll() is not None
+                or "WRONGPASS" in log_path.read_text(errors="replace")
+                or "password" in log_path.read_text(errors="replace").lower()
+            ),
+            RUN_DEADLINE_S,
+            "the gateway to report the refused Redis password",
+            interval=0.1,
+        )
+    finally:
+        terminate_quietly(process)
+    # TODO(lead): the issue asks for a non-zero exit when Redis refuses the credentials at
+    # start; today the gateway keeps running and retries (reported, not fatal). Assert the exit
+    # here once the runtime treats classify_connection_error(...).fatal at start as fatal.
+    assert _refusal_lines(log_path), "the refusal was not reported"
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    # (Debug logging is on, so the debug traceback is in the output too: it must be clean.)
+    assert _leaks(output, [wrong, credentials.mqtt_gateway]) == []
+
+
+def _refusal_lines(log_path: Path) -> list[str]:
+    return [
+        line
+        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if (" WARNING " in line or " ERROR " in line) and "refused" in line
+    ]
