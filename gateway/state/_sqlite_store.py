@@ -482,7 +482,17 @@ class SqliteGatewayStore(GatewayStore):
         """Give freed pages back to the file system, a bounded step at a time."""
         free = await self._read("PRAGMA freelist_count")
         if free and int(free[0][0]) >= VACUUM_THRESHOLD_PAGES:
-            await self._read(f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})")
+            # sqlite3's execute() steps a statement without result columns only once, and
+            # incremental_vacuum frees one page per step; executescript steps it to the end.
+            # The WAL checkpoint then writes the shorter file back and truncates the WAL, so
+            # the space is returned to the file system now, not at the next auto-checkpoint.
+            db = self._conn
+            async with self._lock:
+                with sqlite_errors(self.path):
+                    await db.executescript(
+                        f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES});"
+                        "PRAGMA wal_checkpoint(TRUNCATE);"
+                    )
 
     async def outbox_stats(self) -> OutboxStats:
         self._check_open()

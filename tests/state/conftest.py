@@ -67,7 +67,7 @@ def clock() -> FakeClock:
 
 StoreFactory = Callable[..., GatewayStore]
 
-STORE_KINDS = ["memory", "sqlite", "redis"]
+STORE_KINDS = ["memory", "sqlite", "redis", "redis-cluster"]
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -80,15 +80,21 @@ def make_store(
     store_kind: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
 ) -> StoreFactory:
     """Build (not open) a store of the parametrized kind; the same file/keys on every call."""
-    if store_kind == "redis":
+    if store_kind.startswith("redis"):
+        import uuid
+
         from gateway.config import RedisConfig
         from gateway.state._redis_store import RedisGatewayStore
 
-        server = request.getfixturevalue("redis_server")
-        cfg = RedisConfig(url=server.url)
+        if store_kind == "redis":
+            cfg = RedisConfig(url=request.getfixturevalue("redis_server").url)
+        else:
+            cluster = request.getfixturevalue("redis_cluster")
+            cfg = RedisConfig(url=cluster.url, cluster=True)
+        gateway_id = f"gw-{uuid.uuid4().hex[:8]}"  # own keys on the shared cluster
 
         def redis_factory(**kw: object) -> GatewayStore:
-            return RedisGatewayStore(cfg, "gw-test", now_ms=clock, **kw)  # type: ignore[arg-type]
+            return RedisGatewayStore(cfg, gateway_id, now_ms=clock, **kw)  # type: ignore[arg-type]
 
         return redis_factory
     if store_kind == "memory":
