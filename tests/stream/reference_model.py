@@ -139,7 +139,9 @@ class Reference:
             if st.max_ts - delay > st.wm:
                 self.set_watermark(key, st, st.max_ts - delay, out)
 
-    def push(self, key: Any, ts: int, value: Any, now: int | None) -> tuple[list, list, int]:
+    def push(
+        self, key: Any, ts: int, value: Any, now: int | None
+    ) -> tuple[list[Any], list[Any], int]:
         out: list[Any] = []
         late_out: list[Any] = []
         st = self.keys.setdefault(key, KeyState())
