@@ -97,7 +97,7 @@ class TestClient:
             self._publish_done.notify_all()
 
     def _on_message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
-        self.received.add(message.topic, message.payload)
+        self.received.add(message.topic, bytes(message.payload))
 
     def connect(self, host: str, port: int) -> ReasonCode:
         """TLS handshake (raises ``ssl`` errors here), then wait for the CONNACK."""

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis import exceptions as redis_exc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway.config import TlsConfig
 from gateway.security import classify_connection_error, redis_ssl_kwargs
@@ -32,7 +34,7 @@ def _client(
         ssl=True,
         socket_connect_timeout=connect_timeout,
         socket_timeout=5,
-        retry=None,
+        retry=Retry(NoBackoff(), 0),  # one attempt: the failure itself is under test
         **kwargs,
     )
 

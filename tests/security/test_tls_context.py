@@ -30,8 +30,8 @@ def test_defaults_are_secure(pki: Pki) -> None:
 
 def test_a_ca_file_is_the_only_trust_anchor(pki: Pki) -> None:
     context = client_ssl_context(TlsConfig(ca_file=pki.ca.cert))
-    subjects = [dict(x[0] for x in ca["subject"]) for ca in context.get_ca_certs()]
-    assert subjects == [{"commonName": "edge-gateway test CA"}]
+    subjects = [str(ca["subject"]) for ca in context.get_ca_certs()]
+    assert subjects == ["((('commonName', 'edge-gateway test CA'),),)"]
 
 
 def test_client_certificate_is_loaded(pki: Pki) -> None:
