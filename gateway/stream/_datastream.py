@@ -723,7 +723,8 @@ def _windowed(
                 now = clock(item)
             if now >= next_check:
                 if next_check != NO_WATERMARK:
-                    results.extend(op.advance(now).results)
+                    for result in op.advance(now).results:  # already (end, start) ordered
+                        yield result, result.end - 1, result.key
                 next_check = now + step
         push(key, item, ts, now, results, late)
         if results:

@@ -283,7 +283,10 @@ class WindowOperator:
         self._getters = tuple(field_getter(agg.field) for agg in aggs)
         self._session_gap = window.gap if isinstance(window, SessionWindow) else None
         self._assign = window.assign if isinstance(window, WindowAssigner) else None
-        self._tumbling = window if isinstance(window, TumblingWindow) else None
+        self._tumbling = window if type(window) is TumblingWindow else None
+        # A key's last window can be reused while events keep falling into it (one window per
+        # event, incremental accumulators): the fast path of push and of the bounded runner.
+        self._cache_window = self._tumbling is not None and not isinstance(late, RecomputeWindows)
         self._delay = watermark.max_delay
         self._interval = watermark.interval
         self._idle = watermark.idle_timeout
@@ -502,10 +505,25 @@ class WindowOperator:
         self._seq += 1
         stats = self.stats
         stats.events += 1
-        values = self._extract(item)
-        if self._session_gap is not None:
+        win = st.cur
+        if win is not None and win.start <= timestamp < win.end and win.end > st.wm:
+            # Tumbling, same open window as the key's previous event: add directly.
+            win.count += 1
+            accs = win.accs
+            for i, agg in enumerate(self._aggs):
+                get = self._getters[i]
+                try:
+                    value = item if get is None else get(item)
+                except (KeyError, IndexError, TypeError):
+                    self._extract(item)  # raises the error naming the field
+                    raise
+                accs[i] = agg.add(accs[i], value, timestamp)
+            accepted, late = True, False
+        elif self._session_gap is not None:
+            values = self._extract(item)
             accepted, late = self._session_event(st, key, values, timestamp, results)
         else:
+            values = self._extract(item)
             accepted, late = self._window_event(st, key, values, timestamp, results)
         if late:
             stats.late += 1
@@ -543,6 +561,8 @@ class WindowOperator:
                     win = self._new_window(st, start, end)
                 self._add(win, values, timestamp)
                 accepted = True
+                if self._cache_window:
+                    st.cur = win
             else:
                 late = True
                 if end + self._lateness > wm:
