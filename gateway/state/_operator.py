@@ -77,6 +77,8 @@ class StatefulOperator(Lifecycle):
         self._task: asyncio.Task[None] | None = None
         self._failure: StateError | None = None
         self.flushed_batches = 0
+        self.refused_values = 0
+        """Values dropped from persistence because they could not be serialised."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -191,20 +193,34 @@ class StatefulOperator(Lifecycle):
             now = self._now_ms()
             upserts: dict[str, Entry] = {}
             deletes: list[str] = []
+            refused: list[str] = []
             for key, value in batch.items():
                 if value is _DELETED:
                     deletes.append(key)
-                else:
+                    continue
+                try:
                     upserts[key] = (dump_snapshot(key, value), self._expiry.get(key))
+                except StateUsageError:
+                    refused.append(key)  # not retried: it would poison every later batch
             try:
                 await self.backend.write_batch(self.name, upserts, deletes, now)
             except BaseException:
                 # Put the batch back under anything written meanwhile, for the next attempt.
+                for key in refused:
+                    del batch[key]
                 batch.update(self._pending)
                 self._pending = batch
                 raise
             self.flushed_batches += 1
-            return len(batch)
+            if refused:
+                self.refused_values += len(refused)
+                shown = ", ".join(repr(k) for k in refused[:5])
+                msg = (
+                    f"operator {self.name!r}: {len(refused)} value(s) are not JSON-serialisable "
+                    f"and were not persisted (keys {shown}); they stay in memory only"
+                )
+                raise StateUsageError(msg)
+            return len(upserts) + len(deletes)
 
     async def _run(self) -> None:
         interval = self.flush_interval / 1000

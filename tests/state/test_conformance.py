@@ -219,3 +219,17 @@ async def test_operator_lifecycle(backend: StateBackend, clock: FakeClock) -> No
         pass
     with pytest.raises(StateUsageError, match="not reusable"):
         await op.__aenter__()
+
+
+async def test_unserialisable_value_does_not_poison_later_batches(
+    op: StatefulOperator, backend: StateBackend, clock: FakeClock
+) -> None:
+    op.put("bad", {1, 2})  # a set is not JSON
+    op.put("good", [1, 2])
+    with pytest.raises(StateUsageError, match=r"not JSON-serialisable.*'bad'"):
+        await op.flush()
+    assert op.refused_values == 1
+    assert await backend.load("actors", clock.now) == {"good": (b"[1,2]", None)}
+    op.put("next", 3)
+    assert await op.flush() == 1  # the refused value is not retried
+    assert op.get("bad") == {1, 2}  # still in memory

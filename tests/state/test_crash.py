@@ -27,11 +27,11 @@ from tests.state._crash_child import CHECKPOINT_EVERY, PER_BATCH
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run_and_kill(path: Path, kill_after: int) -> int:
+def _run_and_kill(path: Path, kill_after: int, module: str = "tests.state._crash_child") -> int:
     """Start the child, SIGKILL it once it reported ``kill_after`` commits; return the last one
     it reported."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.state._crash_child", str(path)],
+        [sys.executable, "-m", module, str(path)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -92,6 +92,21 @@ async def test_sigkill_leaves_whole_batches_only(tmp_path: Path, attempt: int) -
     assert set(batches.values()) <= {PER_BATCH}
     assert [e.seq for e in journal] == list(range(checkpoint.journal_seq + 1, next_seq))
     assert next_seq == m * PER_BATCH + 1
+
+
+@pytest.mark.parametrize("attempt", range(2))
+async def test_sigkilled_operator_keeps_one_whole_flush(tmp_path: Path, attempt: int) -> None:
+    from gateway.state import SqliteBackend, StatefulOperator
+    from tests.state._operator_crash_child import KEYS
+
+    path = tmp_path / "state.db"
+    module = "tests.state._operator_crash_child"
+    reported = _run_and_kill(path, random.Random(10 + attempt).randint(3, 30), module)
+    async with SqliteBackend(path) as backend, StatefulOperator(backend, "crash") as op:
+        rounds = {op.get(f"key-{i}")["round"] for i in range(KEYS)}
+    # every key from the same flush: never half of one round and half of the next
+    assert len(rounds) == 1
+    assert rounds.pop() >= reported
 
 
 async def _fill(path: Path, batches: int = 40) -> None:
