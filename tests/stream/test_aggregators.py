@@ -36,7 +36,7 @@ values_with_times = st.lists(
 )
 
 
-def fold(agg: Aggregator, pairs: list[tuple[int, float]]) -> Any:
+def fold(agg: Aggregator, pairs: list[tuple[int, Any]]) -> Any:
     acc = agg.create()
     for ts, value in pairs:
         acc = agg.add(acc, value, ts)
@@ -67,10 +67,14 @@ def test_results_match_textbook_formulas(values: list[float]) -> None:
     pairs = list(enumerate(values))
     assert fold(Count(), pairs) == len(values)
     assert math.isclose(fold(Sum(), pairs), math.fsum(values), abs_tol=1e-6)
-    assert math.isclose(Average().result(fold(Average(), pairs)), np.mean(values), abs_tol=1e-6)
+    mean = Average().result(fold(Average(), pairs))
+    assert mean is not None
+    assert math.isclose(mean, np.mean(values), abs_tol=1e-6)
     assert Min().result(fold(Min(), pairs)) == min(values)
     assert Max().result(fold(Max(), pairs)) == max(values)
-    assert math.isclose(StdDev().result(fold(StdDev(), pairs)), np.std(values), abs_tol=1e-4)
+    deviation = StdDev().result(fold(StdDev(), pairs))
+    assert deviation is not None
+    assert math.isclose(deviation, np.std(values), abs_tol=1e-4)
     for q in (0, 25, 50, 90, 99.5, 100):
         got = Percentile(q).result(fold(Percentile(q), pairs))
         assert math.isclose(got, np.percentile(values, q), rel_tol=1e-9, abs_tol=1e-6)
