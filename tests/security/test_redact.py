@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -48,6 +48,7 @@ def test_a_secret_containing_another_is_masked_whole() -> None:
 
 @given(st.text(min_size=1, max_size=30), st.text(max_size=30), st.text(max_size=30))
 def test_no_secret_survives(secret: str, before: str, after: str) -> None:
+    assume("*" not in secret)  # a secret made of mask characters "survives" in the mask
     assert secret not in redact(before + secret + after, [secret])
 
 
