@@ -36,6 +36,7 @@ from gateway.actors.device import DetectorFactory, default_detectors
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.ingest.mqtt import Message, MqttAuthError, MqttConnection, MqttSettings, Will
 from gateway.ingest.reading import Reading
+from gateway.ingest.redelivery import RecentReadings
 from gateway.ingest.router import Intake, Rejection
 from gateway.outputs import (
     Topics,
@@ -145,6 +146,7 @@ class Gateway:
         self._sync: Any = None
         self._sinks: list[Any] = []
         self._outbox_signal = OutboxSignal()
+        self._recent = RecentReadings()
         self._pending_summaries: list[OutboxEntry] = []
         self._outbox_status: dict[str, Any] = {}
         self.ready = asyncio.Event()
@@ -267,6 +269,7 @@ class Gateway:
             if entry.sensor == _TICK_SENSOR:
                 self.actors.tick(entry.arrival, effects)
             else:
+                self._recent.add(entry.device, entry.sensor, entry.value, entry.timestamp)
                 await self._ensure_actor(store, entry.device, entry.arrival)
                 reading = Reading(
                     entry.device, entry.sensor, entry.value, entry.timestamp, entry.historical
@@ -357,8 +360,11 @@ class Gateway:
             readings, rejections = self.intake.accept(message.topic, message.payload, now)
             if rejections:
                 self._rejected(rejections, message.payload, now)
+            if message.dup and self._recent.already_journalled(readings):
+                continue  # a redelivery whose first copy is in the journal: ack it, skip it
             accepted.extend(readings)
         if accepted:
+            self._recent.add_all(accepted)
             for device in {r.device for r in accepted if r.device not in self.actors}:
                 await self._ensure_actor(store, device, now)
             self.actors.deliver(accepted, now, effects)
@@ -553,6 +559,7 @@ class Gateway:
                 + self.actors.stats.parked_dropped,
                 "deadletter": c.deadletter,
                 "deadletter_suppressed": c.deadletter_suppressed,
+                "redelivered_duplicates": self._recent.duplicates,
             },
             "outputs": {"windows": c.windows_out, "alerts": c.alerts_out},
             "devices": {

@@ -1,0 +1,61 @@
+"""Recognise QoS 1 redeliveries of readings that were already made durable.
+
+A reading is acknowledged to the broker right after the transaction that journals it. If the
+gateway dies (or the connection drops) between that commit and the broker receiving the
+PUBACK, the broker sends the message again, flagged DUP. Such a message is dropped (and
+acknowledged) when every reading it decodes to is among the recently journalled ones. Only
+DUP messages are checked: a sensor that sends the same value twice is never second-guessed.
+
+After a restart the set is refilled from the journal entries replayed since the checkpoint,
+which covers every reading whose acknowledgement may have been lost (the checkpoint is only
+written after the acknowledgements of the batches before it were handed to the socket).
+Readings without an event time get the arrival time, which differs on redelivery: for them
+the guarantee stays at-least-once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from gateway.ingest.reading import Reading
+
+Fingerprint = tuple[str, str, float, int]
+
+
+class RecentReadings:
+    """A bounded set of the newest journalled readings (FIFO eviction)."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._order: deque[Fingerprint] = deque()
+        self._seen: set[Fingerprint] = set()
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, device: str, sensor: str, value: float, timestamp: int) -> None:
+        key = (device, sensor, value, timestamp)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._order.append(key)
+        if len(self._order) > self.capacity:
+            self._seen.discard(self._order.popleft())
+
+    def add_all(self, readings: Iterable[Reading]) -> None:
+        for r in readings:
+            if r.timestamp is not None:
+                self.add(r.device, r.sensor, r.value, r.timestamp)
+
+    def already_journalled(self, readings: list[Reading]) -> bool:
+        """Whether a DUP message's readings were all journalled before."""
+        if not readings:
+            return False
+        seen = self._seen
+        for r in readings:
+            if r.timestamp is None or (r.device, r.sensor, r.value, r.timestamp) not in seen:
+                return False
+        self.duplicates += 1
+        return True
