@@ -17,7 +17,12 @@ import aiosqlite
 
 from gateway.state._backend import CheckpointInfo, Entry, StateBackend
 from gateway.state._errors import StateUsageError
-from gateway.state._sqlite_file import convert_runtime, open_database, sqlite_errors
+from gateway.state._sqlite_file import (
+    convert_runtime,
+    open_database,
+    run_shielded,
+    sqlite_errors,
+)
 
 __all__ = ["SqliteBackend"]
 
@@ -75,7 +80,7 @@ class SqliteBackend(StateBackend):
                 except sqlite3.Error as exc:
                     raise convert_runtime(exc, self.path) from exc
 
-        await asyncio.shield(asyncio.ensure_future(run()))
+        await run_shielded(run())
 
     async def _fetch(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         db = self._conn
@@ -112,7 +117,6 @@ class SqliteBackend(StateBackend):
         self, ns: str, name: str, entries: Mapping[str, Entry], now_ms: int
     ) -> int:
         db = self._conn
-        ident = 0
 
         async def run() -> int:
             async with self._lock:
@@ -150,8 +154,7 @@ class SqliteBackend(StateBackend):
                     raise convert_runtime(exc, self.path) from exc
                 return new_id
 
-        ident = await asyncio.shield(asyncio.ensure_future(run()))
-        return ident
+        return await run_shielded(run())
 
     async def restore(self, ns: str, checkpoint_id: int, now_ms: int) -> dict[str, Entry]:
         found = await self._fetch(

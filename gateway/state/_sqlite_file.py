@@ -16,14 +16,15 @@ downgrade, and the data is fine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -34,7 +35,7 @@ from gateway.state._errors import (
     StateUnavailable,
 )
 
-__all__ = ["SCHEMA_VERSION", "open_database", "sqlite_errors"]
+__all__ = ["SCHEMA_VERSION", "open_database", "run_shielded", "sqlite_errors"]
 
 log = logging.getLogger("gateway.state")
 
@@ -246,3 +247,23 @@ def sqlite_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise convert_runtime(exc, path) from exc
+
+
+T = TypeVar("T")
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # seen: a caller that was cancelled no longer awaits it
+
+
+async def run_shielded(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a transaction to its end even if the caller is cancelled meanwhile.
+
+    A cancelled caller sees ``CancelledError`` at once; the transaction still commits or rolls
+    back as a whole, and the in-memory bookkeeping done after COMMIT stays in step with the
+    file. Whoever closes the connection waits for it through the connection's lock.
+    """
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)

@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from gateway.state._errors import StateError, StateUsageError
-from gateway.state._sqlite_file import convert_runtime, open_database, sqlite_errors
+from gateway.state._sqlite_file import (
+    convert_runtime,
+    open_database,
+    run_shielded,
+    sqlite_errors,
+)
 from gateway.state._store import (
     GatewayStore,
     NowMs,
@@ -98,8 +103,15 @@ class SqliteGatewayStore(GatewayStore):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def _open(self) -> None:
-        self._db = await open_database(self.path)
-        db = self._db
+        self._db = db = await open_database(self.path)
+        try:
+            await self._load_bookkeeping(db)
+        except BaseException:
+            self._db = None
+            await db.close()
+            raise
+
+    async def _load_bookkeeping(self, db: aiosqlite.Connection) -> None:
         with sqlite_errors(self.path):
             top = await db.execute_fetchall(
                 "SELECT MAX(COALESCE((SELECT MAX(seq) FROM journal), 0),"
@@ -163,7 +175,7 @@ class SqliteGatewayStore(GatewayStore):
                     after(result)
                 return result
 
-        return await asyncio.shield(asyncio.ensure_future(run()))
+        return await run_shielded(run())
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         db = self._conn
