@@ -79,6 +79,9 @@ class DrainLoop:
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         """Entries this sink confirmed since start."""
+        self._acked = 0
+        self.read_ahead = max(batch_size, min(10 * batch_size, 10_000))
+        """Entries read (and acknowledged) at once; delivered ``batch_size`` at a time."""
 
     # -- what a sink provides -------------------------------------------------------------
 
@@ -87,10 +90,12 @@ class DrainLoop:
         return self.sink_name
 
     async def deliver(self, entries: Sequence[OutboxEntryLike]) -> int:
-        """Deliver ``entries``; return the last id that may be acknowledged (0: none).
+        """Deliver ``entries``; return the last id the sink confirmed so far (it may lag
+        behind ``entries`` while deliveries are in flight: see :meth:`flush`).
 
         Raises:
-            SyncError: the sink did not take the batch (or its tail); it is retried.
+            SyncError: the sink did not take the batch (``done_upto``: what it did take); the
+                rest is retried after a backoff.
         """
         raise NotImplementedError
 
@@ -181,25 +186,58 @@ class DrainLoop:
                     await wake.wait()
 
     async def drain_once(self) -> int:
-        """Read, deliver and acknowledge one batch; the number of entries done (0: idle)."""
-        entries = await self._outbox.outbox_read(self.cursor, self._batch_size)
+        """Read up to :attr:`read_ahead` entries, deliver them ``batch_size`` at a time and
+        acknowledge what the sink confirmed; the number of entries done (0: idle).
+
+        Acknowledging is the store's expensive (fsync'ed) step, so it runs in the background
+        while the next batches are delivered, one acknowledgement at a time, in order. A crash
+        in between only makes the sink see a resend, which it skips (Redis: the high-water
+        mark) or tolerates (forwarders are at-least-once).
+        """
+        entries = await self._outbox.outbox_read(self.cursor, self.read_ahead)
         self._store.succeeded()
         if not entries:
             return 0
+        upto = 0
+        acking: asyncio.Task[object] | None = None
         try:
-            upto = await self.deliver(entries)
-        except SyncError as exc:
-            if exc.done_upto:
-                await self._acknowledge(entries, exc.done_upto)
-            raise
-        self._sink.succeeded()
-        return await self._acknowledge(entries, upto)
+            for start in range(0, len(entries), self._batch_size):
+                batch = entries[start : start + self._batch_size]
+                try:
+                    upto = max(upto, await self.deliver(batch))
+                except SyncError as exc:
+                    upto = max(upto, exc.done_upto)
+                    raise
+                if upto > self._acked and (acking is None or acking.done()):
+                    if acking is not None:
+                        acking.result()  # a store error surfaces here
+                    acking = asyncio.create_task(
+                        self._acknowledge(entries, upto), name=f"{self.task_name}.ack"
+                    )
+                await asyncio.sleep(0)  # let live processing run between batches
+            try:
+                upto = max(upto, await self.flush())
+            except SyncError as exc:
+                upto = max(upto, exc.done_upto)
+                raise
+            self._sink.succeeded()
+        finally:
+            if acking is not None:
+                await asyncio.wait([acking])
+                acking.result()
+            await self._acknowledge(entries, upto)
+        return len(entries)
+
+    async def flush(self) -> int:
+        """Wait for deliveries still in flight; the last id confirmed (0: nothing pending)."""
+        return 0
 
     async def _acknowledge(self, entries: Sequence[OutboxEntryLike], upto: int) -> int:
-        if not upto:
+        if upto <= self._acked:
             return 0
         await self._outbox.outbox_ack(self.cursor, upto)
-        done = sum(1 for e in entries if e.id <= upto)
+        done = sum(1 for e in entries if self._acked < e.id <= upto)
+        self._acked = max(self._acked, upto)
         self.delivered += done
         self._rate.append((time.monotonic(), done))
         self._dirty = True

@@ -7,12 +7,14 @@ KEYS: 1 ``sync`` hash (high-water marks), 2 ``alerts`` stream, 3 ``windows`` str
 4 ``dedupe:alerts`` zset, 5 ``dedupe:windows`` zset, 6.. the chunk's ``device:<d>`` hashes.
 
 ARGV: 1 high-water field (``applied:<outbox epoch>``), 2 windows MAXLEN (approximate),
-3 alert dedupe entries kept, 4 window dedupe entries kept, 5 number of entries, 6 the id the
-mark must already have reached (the last id of the previous chunk of the same batch, so a chunk
-never applies after a failed one: order is kept even when chunks are pipelined), then per entry
-nine values and its fields: ``id kind member score device_key_index name extra payload nf``
-followed by ``nf`` field/value pairs. ``kind``: ``w`` window, ``a`` alert, ``d`` device
-summary, ``l`` late reading.
+3 alert dedupe entries kept, 4 window dedupe entries kept (0: no window dedupe set),
+5 number of entries, 6 the id the mark must already have reached (the last id of the previous
+chunk of the same batch, so a chunk never applies after a failed one: order is kept even when
+chunks are pipelined), 7 the
+entries as one JSON array: per entry nine values ``id kind member score device_key_index name
+extra payload nf`` followed by ``nf`` field/value pairs (all strings but the integers
+``score``, ``device_key_index`` and ``nf``; ``id`` is a string so it is stored exactly).
+``kind``: ``w`` window, ``a`` alert, ``d`` device summary, ``l`` late reading.
 
 An entry whose id is at or below the high-water mark was applied before and is skipped; an
 alert whose ``alert_id|state`` or a window whose dedupe key is in the (bounded) dedupe sets is
@@ -40,10 +42,11 @@ if hwm < tonumber(ARGV[6]) then
   return redis.error_reply(
     'GAP outbox applied up to id ' .. (hwm_s or '0') .. ', this chunk needs ' .. ARGV[6])
 end
+local A = cjson.decode(ARGV[7])
 local last_s = nil
 local applied, skipped = 0, 0
 local failure = nil
-local i = 7
+local i = 1
 
 local function failed(r)
   if type(r) == 'table' and r.err then
@@ -54,31 +57,31 @@ local function failed(r)
 end
 
 for _ = 1, count do
-  local id_s = ARGV[i]
+  local id_s = A[i]
   local id = tonumber(id_s)
-  local kind = ARGV[i + 1]
-  local member = ARGV[i + 2]
-  local score = ARGV[i + 3]
-  local dkey = KEYS[tonumber(ARGV[i + 4])]
-  local name = ARGV[i + 5]
-  local extra = ARGV[i + 6]
-  local payload = ARGV[i + 7]
-  local nf = tonumber(ARGV[i + 8])
+  local kind = A[i + 1]
+  local member = A[i + 2]
+  local score = A[i + 3]
+  local dkey = KEYS[A[i + 4]]
+  local name = A[i + 5]
+  local extra = A[i + 6]
+  local payload = A[i + 7]
+  local nf = A[i + 8]
   local first = i + 9
   local stop = first + 2 * nf - 1
   i = stop + 1
   if id <= hwm then
     skipped = skipped + 1
   elseif kind == 'w' then
-    if redis.call('ZSCORE', KEYS[5], member) then
+    if keep_windows > 0 and redis.call('ZSCORE', KEYS[5], member) then
       skipped = skipped + 1
       last_s = id_s
     else
-      local r = redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', unpack(ARGV, first, stop))
+      local r = redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', unpack(A, first, stop))
       if failed(r) then break end
       last_s = id_s
       applied = applied + 1
-      if failed(redis.pcall('ZADD', KEYS[5], score, member)) then break end
+      if keep_windows > 0 and failed(redis.pcall('ZADD', KEYS[5], score, member)) then break end
       if dkey and failed(redis.pcall('HSET', dkey, 'window:' .. name, payload)) then break end
     end
   elseif kind == 'a' then
@@ -86,7 +89,7 @@ for _ = 1, count do
       skipped = skipped + 1
       last_s = id_s
     else
-      local r = redis.pcall('XADD', KEYS[2], '*', unpack(ARGV, first, stop))
+      local r = redis.pcall('XADD', KEYS[2], '*', unpack(A, first, stop))
       if failed(r) then break end
       last_s = id_s
       applied = applied + 1
@@ -106,7 +109,7 @@ for _ = 1, count do
     end
   elseif kind == 'd' then
     if nf > 0 then
-      if failed(redis.pcall('HSET', dkey, unpack(ARGV, first, stop))) then break end
+      if failed(redis.pcall('HSET', dkey, unpack(A, first, stop))) then break end
     end
     last_s = id_s
     applied = applied + 1
@@ -130,8 +133,8 @@ local n = redis.call('ZCARD', KEYS[4])
 if n > keep_alerts + keep_alerts / 10 then
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, n - keep_alerts - 1)
 end
-n = redis.call('ZCARD', KEYS[5])
-if n > keep_windows + keep_windows / 10 then
+n = keep_windows > 0 and redis.call('ZCARD', KEYS[5]) or 0
+if keep_windows > 0 and n > keep_windows + keep_windows / 10 then
   redis.call('ZREMRANGEBYRANK', KEYS[5], 0, n - keep_windows - 1)
 end
 if failure then

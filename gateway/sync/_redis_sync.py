@@ -12,8 +12,9 @@ from typing import Any
 from gateway.config import RedisConfig, SyncConfig
 from gateway.state.redis_connect import AnyRedis, connect_redis, redacted_url
 from gateway.sync._drain import DrainLoop, wall_ms
+from gateway.sync._errors import SyncError
 from gateway.sync._outbox import Outbox, OutboxEntryLike, OutboxSignal
-from gateway.sync._writer import RedisWriter
+from gateway.sync._writer import ChunkStream, RedisWriter
 
 __all__ = ["REDIS_CURSOR", "RedisSync", "redis_status_unconfigured"]
 
@@ -93,10 +94,10 @@ class RedisSync(DrainLoop):
         self._own_client = client is None
         self._writer: RedisWriter | None = None
         self._next_heartbeat = 0.0
-        self.skipped = 0
-        """Entries Redis already had (resends after a crash or timeout)."""
-        self.high_water = 0
-        """Last outbox id Redis confirmed."""
+        self._stream: ChunkStream | None = None
+        self._retired_applied = 0
+        self._retired_skipped = 0
+        self._retired_high_water = 0
 
     def describe(self) -> str:
         return f"redis sync to {redacted_url(self._cfg.url)}"
@@ -126,15 +127,54 @@ class RedisSync(DrainLoop):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self._writer.heartbeat(self._heartbeat_doc("stopped"))
+        if self._stream is not None:
+            await self._stream.aclose()
+            self._stream = None
         if self._own_client and self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
 
     async def deliver(self, entries: Sequence[OutboxEntryLike]) -> int:
-        result = await self.writer.apply(entries)
-        self.skipped += result.skipped
-        self.high_water = result.high_water
-        return entries[-1].id
+        # One script call per batch; the next batch is built while Redis runs this one.
+        if self._stream is None:
+            self._stream = ChunkStream(self.writer, self._sync_cfg.batch_size)
+        try:
+            return await self._stream.submit(entries)
+        except SyncError:
+            self._retire_stream()
+            raise
+
+    async def flush(self) -> int:
+        if self._stream is None:
+            return 0
+        try:
+            return await self._stream.flush()
+        except SyncError:
+            self._retire_stream()
+            raise
+
+    def _retire_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            self._retired_applied += stream.applied
+            self._retired_skipped += stream.skipped
+            self._retired_high_water = max(self._retired_high_water, stream.high_water)
+
+    @property
+    def applied(self) -> int:
+        """Entries written to Redis."""
+        return self._retired_applied + (self._stream.applied if self._stream else 0)
+
+    @property
+    def skipped(self) -> int:
+        """Entries Redis already had (resends after a crash or a timeout)."""
+        return self._retired_skipped + (self._stream.skipped if self._stream else 0)
+
+    @property
+    def high_water(self) -> int:
+        """Last outbox id Redis confirmed."""
+        current = self._stream.high_water if self._stream else 0
+        return max(self._retired_high_water, current)
 
     async def on_tick(self) -> None:
         if time.monotonic() >= self._next_heartbeat:
@@ -162,4 +202,9 @@ class RedisSync(DrainLoop):
         return doc
 
     def status(self) -> dict[str, Any]:
-        return {**super().status(), "skipped": self.skipped, "high_water": self.high_water}
+        return {
+            **super().status(),
+            "applied": self.applied,
+            "skipped": self.skipped,
+            "high_water": self.high_water,
+        }

@@ -22,6 +22,7 @@ for windows.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,7 +34,7 @@ import redis.exceptions as rexc
 
 from gateway.state import StateError, StateUnavailable
 from gateway.state.redis_connect import GATEWAYS_KEY, AnyRedis, key_for, redis_errors
-from gateway.sync._errors import SinkRefused, SinkUnavailable
+from gateway.sync._errors import SinkRefused, SinkUnavailable, SyncError
 from gateway.sync._lua import APPLY_SCRIPT
 from gateway.sync._outbox import OutboxEntryLike
 from gateway.sync._records import ChunkArgs, build_chunk
@@ -67,7 +68,9 @@ class RedisWriter:
         outbox_epoch: identity of the outbox whose ids these are. Outbox ids restart when
             the state file is replaced; a new epoch starts a new high-water mark.
         alert_dedupe_keep: newest alert changes remembered for dedupe (oldest trimmed).
-        window_dedupe_keep: newest window dedupe keys remembered.
+        window_dedupe_keep: newest window dedupe keys remembered; 0 (the default) keeps no
+            window dedupe set: the high-water mark covers resends, and the store never
+            re-inserts an output it has seen (see docs/sync.md). Set it for an outbox that can.
         secrets: strings masked out of error messages.
     """
 
@@ -80,7 +83,7 @@ class RedisWriter:
         windows_maxlen: int,
         outbox_epoch: str = "0",
         alert_dedupe_keep: int = 100_000,
-        window_dedupe_keep: int = 20_000,
+        window_dedupe_keep: int = 0,
         secrets: Sequence[str] = (),
     ) -> None:
         self._client = client
@@ -105,32 +108,35 @@ class RedisWriter:
         """The hash of one device."""
         return key_for(self._gw, "device", device)
 
-    async def apply(self, entries: Sequence[OutboxEntryLike]) -> ApplyResult:
+    async def apply(
+        self, entries: Sequence[OutboxEntryLike], *, chunk_size: int = MAX_ENTRIES_PER_SCRIPT
+    ) -> ApplyResult:
         """Write ``entries`` (in id order); safe to call again with the same entries.
 
         Raises:
-            SinkUnavailable: Redis cannot be reached; some leading chunks may be applied.
+            SinkUnavailable: Redis cannot be reached; leading chunks may be applied
+                (``done_upto`` says up to which id).
             SinkRefused: Redis refused (credentials, ACL, a key of the wrong type).
         """
-        if not entries:
-            return ApplyResult(0, 0, 0)
-        chunks: list[ChunkArgs] = []
-        need = 0
-        for start in range(0, len(entries), MAX_ENTRIES_PER_SCRIPT):
-            part = entries[start : start + MAX_ENTRIES_PER_SCRIPT]
-            chunk = build_chunk(
-                self._gw, part, fixed_keys=self._fixed_keys, header=self._header, need_id=need
-            )
-            chunks.append(chunk)
-            need = chunk.last_id
+        stream = ChunkStream(self, chunk_size)
+        try:
+            await stream.submit(entries)
+            await stream.flush()
+        finally:
+            await stream.aclose()
+        return ApplyResult(stream.applied, stream.skipped, stream.high_water)
+
+    def prepare(self, entries: Sequence[OutboxEntryLike], need_id: int = 0) -> ChunkArgs:
+        """The script's arguments for one chunk (pure CPU; no I/O)."""
+        return build_chunk(
+            self._gw, entries, fixed_keys=self._fixed_keys, header=self._header, need_id=need_id
+        )
+
+    async def send(self, chunk: ChunkArgs) -> ApplyResult:
+        """Run the script for one prepared chunk (EVALSHA, or EVAL when Redis lost it)."""
         with self._errors():
-            if len(chunks) == 1:
-                replies = [await self._run(chunks[0])]
-            else:
-                replies = await self._run_pipelined(chunks)
-        applied = sum(int(r[0]) for r in replies)
-        skipped = sum(int(r[1]) for r in replies)
-        return ApplyResult(applied, skipped, int(replies[-1][2]))
+            reply = await self._run(chunk)
+        return ApplyResult(int(reply[0]), int(reply[1]), int(reply[2]))
 
     async def high_water(self) -> int:
         """The last outbox id Redis has applied for this epoch (0 = none)."""
@@ -155,28 +161,6 @@ class RedisWriter:
             self._sha = _sha1(APPLY_SCRIPT)
         return reply
 
-    async def _run_pipelined(self, chunks: list[ChunkArgs]) -> list[Any]:
-        if self._sha is None:
-            # The first call loads the script; the rest of the batch can use its sha.
-            return [await self._run(chunks[0]), *(await self._run_pipelined(chunks[1:]))]
-        pipe = self._client.pipeline(transaction=False)
-        for chunk in chunks:
-            # execute_command: redis-py's ClusterPipeline blocks its evalsha() helper, but
-            # routes a raw EVALSHA by its first key (all ours share one slot).
-            pipe.execute_command("EVALSHA", self._sha, len(chunk.keys), *chunk.keys, *chunk.argv)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        out: list[Any] = []
-        for index, reply in enumerate(replies):
-            if isinstance(reply, rexc.NoScriptError):
-                # A chunk never applies after a failed one (the script checks), so the rest
-                # of the batch goes again one by one, loading the script on the way.
-                out += [await self._run(chunk) for chunk in chunks[index:]]
-                return out
-            if isinstance(reply, Exception):
-                raise reply
-            out.append(reply)
-        return out
-
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """Convert Redis errors into :class:`SyncError` (keeping ``__cause__``)."""
@@ -191,3 +175,74 @@ class RedisWriter:
 
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+class ChunkStream:
+    """Applies chunks strictly in order with one in flight: chunk k+1 is built (CPU) while
+    Redis runs chunk k, and sent only after k's reply, so the order never depends on which
+    pooled connection carries a chunk. The script's ``need_id`` check backs this up.
+
+    ``confirmed`` lags by the chunk in flight until :meth:`flush`.
+    """
+
+    def __init__(self, writer: RedisWriter, chunk_size: int) -> None:
+        if chunk_size < 1:
+            msg = f"chunk_size must be at least 1, got {chunk_size}"
+            raise ValueError(msg)
+        self._writer = writer
+        self._chunk_size = min(chunk_size, MAX_ENTRIES_PER_SCRIPT)
+        self._inflight: tuple[asyncio.Task[ApplyResult], int] | None = None
+        self._last_sent = 0
+        self.confirmed = 0
+        """Last outbox id Redis confirmed (applied or already had) through this stream."""
+        self.applied = 0
+        self.skipped = 0
+        self.high_water = 0
+
+    async def submit(self, entries: Sequence[OutboxEntryLike]) -> int:
+        """Send ``entries`` (after everything submitted before); the id confirmed so far.
+
+        Raises:
+            SyncError: an earlier chunk failed (``done_upto`` = what was confirmed); nothing
+                after it was sent.
+        """
+        for start in range(0, len(entries), self._chunk_size):
+            part = entries[start : start + self._chunk_size]
+            chunk = self._writer.prepare(part, need_id=self._last_sent)
+            await self._settle()
+            task = asyncio.create_task(self._writer.send(chunk), name="gateway[sync].redis.send")
+            self._inflight = (task, chunk.last_id)
+            self._last_sent = chunk.last_id
+            await asyncio.sleep(0)  # let the task write the command before building on
+        return self.confirmed
+
+    async def flush(self) -> int:
+        """Wait for the chunk in flight; the id confirmed."""
+        await self._settle()
+        return self.confirmed
+
+    async def aclose(self) -> None:
+        """Cancel the chunk in flight (used on shutdown; a resend is skipped by Redis)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None and not inflight[0].done():
+            inflight[0].cancel()
+        if inflight is not None:
+            await asyncio.wait([inflight[0]])
+            if not inflight[0].cancelled():
+                inflight[0].exception()  # retrieved: no "never retrieved" warning
+
+    async def _settle(self) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        task, last_id = inflight
+        try:
+            result = await task
+        except SyncError as exc:
+            self._last_sent = 0  # the next chunk starts again from the cursor
+            exc.done_upto = max(exc.done_upto, self.confirmed)
+            raise
+        self.applied += result.applied
+        self.skipped += result.skipped
+        self.high_water = result.high_water
+        self.confirmed = max(self.confirmed, min(last_id, result.high_water))

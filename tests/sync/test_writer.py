@@ -13,8 +13,15 @@ from gateway.sync import RedisWriter, SinkRefused
 from tests.sync._support import GW, Entry, alert, decode_fields, device_summary, window
 
 
-def writer(client: AnyRedis, epoch: str = "0") -> RedisWriter:
-    return RedisWriter(client, GW, target="test", windows_maxlen=100_000, outbox_epoch=epoch)
+def writer(client: AnyRedis, epoch: str = "0", window_dedupe_keep: int = 0) -> RedisWriter:
+    return RedisWriter(
+        client,
+        GW,
+        target="test",
+        windows_maxlen=100_000,
+        outbox_epoch=epoch,
+        window_dedupe_keep=window_dedupe_keep,
+    )
 
 
 async def committed(outbox: SqliteGatewayStore, *entries: Entry) -> list[Entry]:
@@ -71,12 +78,19 @@ async def test_crash_after_apply_before_ack_resends_without_duplicates(
 
 
 async def test_regenerated_output_with_a_new_outbox_id_is_not_duplicated(client: AnyRedis) -> None:
-    # A journal replay after the first row was pruned re-creates the same output under a
-    # new id: the dedupe sets catch it (alert_id|state for alerts, dedupe key for windows).
-    await writer(client).apply([replace(window("d1", 0), id=1), replace(alert("d1", 1), id=2)])
+    # An outbox that re-inserts an output under a new id (the real store does not: it keeps
+    # the dedupe keys since the newest checkpoint): alerts are always caught by alert_id|state,
+    # windows when the window dedupe set is on.
+    first = [replace(window("d1", 0), id=1), replace(alert("d1", 1), id=2)]
+    await writer(client, window_dedupe_keep=1000).apply(first)
     again = [window("d9", 0), window("d1", 0), alert("d1", 1)]
-    result = await writer(client).apply([replace(e, id=101 + i) for i, e in enumerate(again)])
+    resend = [replace(e, id=101 + i) for i, e in enumerate(again)]
+    result = await writer(client, window_dedupe_keep=1000).apply(resend)
     assert (result.applied, result.skipped) == (1, 2)
+    assert await client.xlen(f"edge:{{{GW}}}:alerts") == 1
+    # Without the window set, only the alert is caught.
+    result = await writer(client).apply([replace(e, id=201 + i) for i, e in enumerate(again)])
+    assert (result.applied, result.skipped) == (2, 1)
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 1
 
 
@@ -122,13 +136,15 @@ async def test_big_batch_is_pipelined_in_chunks_and_a_failure_keeps_order(
 ) -> None:
     entries = [window(f"d{i % 3}", (i // 3) * 10_000) for i in range(2_400)]
     rows = await committed(outbox, *entries)
-    # A key of the wrong type makes the first entry (device d0's hash) fail inside the script.
+    # A key of the wrong type makes the newest d0 window of the first chunk (entry 999, whose
+    # device hash is updated) fail inside the script.
     await client.set(f"edge:{{{GW}}}:device:d0", "not a hash")
     w = writer(client)
     with pytest.raises(SinkRefused, match="WRONGTYPE"):
         await w.apply(rows)
-    # The window itself went in (XADD first), nothing after it: later chunks refused (GAP).
-    assert await client.xlen(f"edge:{{{GW}}}:windows") == 1
+    # Its window went in (XADD first), nothing after it: the later chunks refused (GAP).
+    assert await client.xlen(f"edge:{{{GW}}}:windows") == 1_000
+    assert await w.high_water() == rows[999].id
     await client.delete(f"edge:{{{GW}}}:device:d0")
     result = await w.apply(rows)
     assert result.high_water == rows[-1].id
