@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def config_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                       help=f"configuration file (default {DEFAULT_CONFIG_PATH})")  # fmt: skip
+                       help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
 
     p = command("run", "run the gateway in the foreground (what systemd starts)")
     config_arg(p)
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     config_arg(p)
     p.add_argument("--sensor", required=True, help="the sensor whose detectors to run")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="CSV written with timestamp,value,anomaly_score")  # fmt: skip
+                   help="CSV written with timestamp,value,anomaly_score")
     p.set_defaults(handler=_detect)
 
     from devices import replay, simulator
@@ -112,13 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_arguments(p)
     p.set_defaults(handler=demo.run)
 
+    from gateway.service import install
+
     p = command("install-service", "install the gateway as a systemd service (as root)")
-    p.add_argument("--root", type=Path, default=Path("/"), help="install below this root")
-    p.set_defaults(handler=_install_service)
+    install.add_install_arguments(p)
+    p.set_defaults(handler=install.run_install)
     p = command("uninstall-service", "remove the systemd service (keeps config and state)")
-    p.add_argument("--root", type=Path, default=Path("/"), help="uninstall below this root")
-    p.add_argument("--purge", action="store_true", help="also remove config and state")
-    p.set_defaults(handler=_uninstall_service)
+    install.add_uninstall_arguments(p)
+    p.set_defaults(handler=install.run_uninstall)
     return parser
 
 
@@ -237,18 +238,6 @@ def _detect(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"{args.input}: {exc}") from None
     return EXIT_OK
-
-
-def _install_service(args: argparse.Namespace) -> int:
-    from gateway.service.install import install
-
-    return install(root=args.root)
-
-
-def _uninstall_service(args: argparse.Namespace) -> int:
-    from gateway.service.install import uninstall
-
-    return uninstall(root=args.root, purge=args.purge)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import re
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -373,7 +373,7 @@ class SensorConfig(_Section):
     def _name_is_safe(cls, value: str) -> str:
         if not _SAFE_ID.match(value):
             raise ValueError(
-                "use 1-64 letters, digits, '_', '.', ':' or '-' (it becomes part of topics and keys)"
+                "use 1-64 letters, digits, '_', '.', ':' or '-' (it is part of topics and keys)"
             )
         return value
 
@@ -452,7 +452,7 @@ class GatewayConfig(BaseSettings):
     def _gateway_id_is_safe(cls, value: str) -> str:
         if not _SAFE_ID.match(value):
             raise ValueError(
-                "use 1-64 letters, digits, '_', '.', ':' or '-' (it becomes part of topics and keys)"
+                "use 1-64 letters, digits, '_', '.', ':' or '-' (it is part of topics and keys)"
             )
         return value
 

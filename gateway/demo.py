@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -80,9 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=12, help="simulated devices")
     parser.add_argument("--rate", type=float, default=2.0, help="readings/s per device")
     parser.add_argument("--duration", type=float, default=0.0,
-                        help="stop after this many seconds (0 = until Ctrl-C)")  # fmt: skip
+                        help="stop after this many seconds (0 = until Ctrl-C)")
     parser.add_argument("--no-dashboard", action="store_true",
-                        help="print live results instead of opening the dashboard")  # fmt: skip
+                        help="print live results instead of opening the dashboard")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             subprocess.Popen(
                 [python, "-m", "gateway", "run", "-c", str(config_path)],
                 stdout=gateway_log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            )
         )
         children.append(
             subprocess.Popen(
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                     "--anomaly", "spike", "--anomaly-rate", "0.01", "--seed", "7",
                 ],
                 stdout=subprocess.DEVNULL, stderr=(workdir / "simulator.log").open("wb"),
-            )  # fmt: skip
+            )
         )
         interactive = sys.stdout.isatty() and sys.stdin.isatty() and not args.no_dashboard
         if interactive:
@@ -187,7 +187,7 @@ def _print_live(
     return 0
 
 
-def _retry(seconds: float) -> Iterator[object]:
+def _retry(seconds: float) -> Iterator[Callable[[], None]]:
     deadline = time.monotonic() + seconds
 
     def wait() -> None:
@@ -213,7 +213,7 @@ def _start_broker(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
         stderr=(workdir / "mosquitto.log").open("wb"),
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as sock:

@@ -22,7 +22,8 @@ def parse_duration(value: object) -> int:
     if isinstance(value, timedelta):
         return round(value.total_seconds() * 1000)
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as '10s', got {value!r}")
+        msg = f"expected a duration such as '10s', got {value!r}"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic turns ValueError into a key's error
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected a non-negative duration, got {value!r}")

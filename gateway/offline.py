@@ -27,7 +27,7 @@ def score_rows(
         ValueError: a row without a parsable timestamp or numeric value, naming the row.
     """
     system = ActorSystem(config.model_copy(update={"limits": config.limits.model_copy(
-        update={"max_devices": 1})}))  # fmt: skip
+        update={"max_devices": 1})}))
     effects = Effects()
     for line, row in enumerate(rows, start=2):
         if len(row) < 2:

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from gateway.ingest.router import Rejection
-from gateway.stream import LateEvent, WindowResult
 from gateway.state import OutboxEntry
+from gateway.stream import LateEvent, WindowResult
 
 _PREVIEW_BYTES = 200
 
@@ -73,7 +73,8 @@ def alert_entry(alert: dict[str, Any], now: int) -> tuple[bytes, OutboxEntry]:
 
 def device_entry(view: dict[str, Any]) -> tuple[bytes, OutboxEntry]:
     payload = orjson.dumps(view)
-    return payload, OutboxEntry(0, "device", f"d|{view['device']}|{view['ts']}", payload, view["ts"])
+    key = f"d|{view['device']}|{view['ts']}"
+    return payload, OutboxEntry(0, "device", key, payload, view["ts"])
 
 
 def late_payload(sensor: str, event: LateEvent) -> bytes:

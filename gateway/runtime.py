@@ -147,6 +147,8 @@ class Gateway:
         self._sinks: list[Any] = []
         self._outbox_signal = OutboxSignal()
         self._recent = RecentReadings()
+        self._stalled = False
+        self._stalled_at_count = 0
         self._pending_summaries: list[OutboxEntry] = []
         self._outbox_status: dict[str, Any] = {}
         self.ready = asyncio.Event()
@@ -194,7 +196,7 @@ class Gateway:
             async with MqttConnection(settings, on_messages=self._on_messages) as mqtt:
                 self._mqtt = mqtt
                 try:
-                    await mqtt.wait_connected(timeout=None if not self._stop.is_set() else 0)
+                    await mqtt.wait_connected()
                 except MqttAuthError as exc:
                     log.error("MQTT broker refused the gateway: %s", exc)
                     return 2
@@ -209,7 +211,7 @@ class Gateway:
                         "gateway %s ready: %d sensors, %d devices restored, broker %s:%d",
                         self.config.gateway_id, len(self.config.sensors), len(self.actors),
                         self.config.mqtt.host, self.config.mqtt.port,
-                    )  # fmt: skip
+                    )
                     await pipeline
                     status.cancel()
                     await self._stop_sync()
@@ -287,7 +289,7 @@ class Gateway:
             log.info(
                 "restored %d devices from checkpoint %s and replayed %d journal entries",
                 len(self.actors), checkpoint.id if checkpoint else "-", replayed,
-            )  # fmt: skip
+            )
 
     async def _ensure_actor(self, store: GatewayStore, device: str, now: int) -> None:
         """Bring back a device's state written out by passivation, once per device."""
@@ -328,6 +330,7 @@ class Gateway:
             await self._step(store, now, tick)
             if tick:
                 next_tick = now + TICK_MS
+                self._check_stall()
                 if now >= next_views:
                     self._publish_views(now, to_outbox=now >= next_summaries)
                     next_views = now + cfg.status.device_interval
@@ -392,6 +395,26 @@ class Gateway:
         for message in commands:
             self._command(message, now)
 
+    def _check_stall(self) -> None:
+        """No message for ``stall_timeout`` while devices are expected: report, resubscribe."""
+        mqtt = self._mqtt
+        if mqtt is None or not mqtt.connected or not len(self.actors):
+            return
+        silent_s = time.monotonic() - mqtt.stats.last_message
+        if silent_s * 1000 < self.config.mqtt.stall_timeout:
+            if self._stalled and mqtt.stats.messages > self._stalled_at_count:
+                self._stalled = False
+                log.info("MQTT intake flowing again")
+            return
+        if not self._stalled:
+            self._stalled = True
+            log.warning(
+                "MQTT intake stalled: no message for %.0fs from %d known devices; renewing "
+                "subscriptions", silent_s, len(self.actors),
+            )
+        self._stalled_at_count = mqtt.stats.messages
+        mqtt.resubscribe()
+
     def _rejected(self, rejections: list[Rejection], payload: bytes, now: int) -> None:
         for rejection in rejections:
             self.counters.rejected += 1
@@ -419,10 +442,10 @@ class Gateway:
         if not self._has_sinks():
             return entries  # nobody drains the outbox: do not fill the disk
         for sensor, result in effects.windows:
-            payload, entry = window_entry(sensor, result, now)
+            _, entry = window_entry(sensor, result, now)
             entries.append(entry)
         for alert in effects.alerts:
-            payload, entry = alert_entry(alert, now)
+            _, entry = alert_entry(alert, now)
             entries.append(entry)
         return entries
 
@@ -495,7 +518,7 @@ class Gateway:
         log.info("alert %s acknowledged by %s", alert_id, command.by)
         if self._mqtt is not None:
             acked = {**alert, "acknowledged": True, "acknowledged_at": now, "acknowledged_by":
-                     command.by}  # fmt: skip
+                     command.by}
             self._mqtt.publish(self.topics.alerts, orjson.dumps(acked), qos=1)
             self._publish_active_alerts()
 
@@ -570,7 +593,12 @@ class Gateway:
                 "restarts": self.actors.stats.restarts,
                 "passivated": self.actors.stats.passivated,
             },
-            "mqtt": {"connected": bool(self._mqtt and self._mqtt.connected)},
+            "mqtt": {
+                "connected": bool(self._mqtt and self._mqtt.connected),
+                "stalled": self._stalled,
+                "reconnects": self._mqtt.stats.disconnects if self._mqtt else 0,
+                "resubscribes": self._mqtt.stats.resubscribes if self._mqtt else 0,
+            },
             "redis": {
                 "configured": self.config.redis is not None,
                 "connected": bool(sync_status.get("connected", False)),
@@ -643,15 +671,15 @@ class Gateway:
                 store, gateway_id=cfg.gateway_id, redis=cfg.redis, sync=cfg.sync,
                 signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=epoch,
                 now_ms=self.clock,
-            )  # fmt: skip
+            )
             sinks.append(self._sync)
         if cfg.forward.mqtt is not None:
             sinks.append(MqttForwarder(store, gateway_id=cfg.gateway_id, cfg=cfg.forward.mqtt,
                                        sync=cfg.sync, signal=self._outbox_signal,
-                                       now_ms=self.clock))  # fmt: skip
+                                       now_ms=self.clock))
         if cfg.forward.webhook is not None:
             sinks.append(WebhookForwarder(store, cfg=cfg.forward.webhook, sync=cfg.sync,
-                                          signal=self._outbox_signal, now_ms=self.clock))  # fmt: skip
+                                          signal=self._outbox_signal, now_ms=self.clock))
         for sink in sinks:
             await sink.__aenter__()
             self._sinks.append(sink)
@@ -665,7 +693,7 @@ class Gateway:
     def _heartbeat(self) -> dict[str, Any]:
         status = self.status()
         return {k: status[k] for k in ("state", "version", "host", "ts", "uptime_s", "readings",
-                                       "devices", "alerts")}  # fmt: skip
+                                       "devices", "alerts")}
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -688,7 +716,7 @@ class Gateway:
             log.warning("reload: [mqtt] and gateway_id changes need a restart; ignoring them")
         snapshots = self.actors.snapshot_all()
         self.config = new.model_copy(update={"mqtt": self.config.mqtt,
-                                             "gateway_id": self.config.gateway_id})  # fmt: skip
+                                             "gateway_id": self.config.gateway_id})
         self.actors = ActorSystem(self.config, self._detector_factory)
         self.actors.restore(snapshots)
         self.intake = Intake(self.config)

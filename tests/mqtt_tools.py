@@ -49,14 +49,13 @@ class Collector:
             time.sleep(0.02)
 
     async def until(
-        self, predicate: Callable[[Collector], bool], timeout: float = 20.0, what: str = ""
+        self, predicate: Callable[[Collector], bool], within: float = 20.0, what: str = ""
     ) -> None:
         """Like :meth:`wait_for`, without blocking an in-process gateway on the same loop."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not predicate(self):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what or 'messages'}; got "
-                                   f"{[t for t, _, _ in self.messages][-20:]}")
+                raise TimeoutError(f"timed out after {within}s waiting for {what or 'messages'}")
             await asyncio.sleep(0.02)
 
     def close(self) -> None:

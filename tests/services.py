@@ -150,7 +150,9 @@ class Mosquitto(_Server):
             "persistent_client_expiration 1d\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
-            f"{self.extra_conf}"
+            # As root, mosquitto would switch to its own user, which cannot write our temp dir.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + self.extra_conf
         )
         return [find_binary("mosquitto"), "-c", str(self.conf_path)]
 
@@ -179,7 +181,7 @@ class RedisServer(_Server):
             "--appendfsync", "everysec",
             "--protected-mode", "no",
             *self.extra,
-        ]  # fmt: skip
+        ]
 
     def ready(self) -> bool:
         return self.cli("PING", check=False).strip() == "PONG"
@@ -208,7 +210,7 @@ class RedisCluster:
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "2000",
-            )  # fmt: skip
+            )
             for i in range(3)
         ]
 
@@ -228,7 +230,7 @@ class RedisCluster:
                 "--cluster-replicas", "0", "--cluster-yes",
             ],
             capture_output=True, check=True, timeout=30,
-        )  # fmt: skip
+        )
         wait_for(
             lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in self.nodes),
             STARTUP_DEADLINE_S,

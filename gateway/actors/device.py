@@ -186,7 +186,7 @@ class DeviceActor:
                 "last_window": None
                 if last is None
                 else {"start": last.start, "end": last.end, "revision": last.revision,
-                      **_summary(last.values)},  # fmt: skip
+                      **_summary(last.values)},
                 "scores": state.detectors.scores,
                 "score": state.detectors.score,
                 "late": state.late,

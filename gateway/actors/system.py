@@ -32,6 +32,7 @@ from typing import Any
 from gateway.actors.device import DetectorFactory, DeviceActor, Effects, default_detectors
 from gateway.config import GatewayConfig, SensorConfig
 from gateway.ingest.reading import Reading
+from gateway.stream import Aggregator as _Aggregator
 from gateway.stream import (
     AllowedLateness,
     Average,
@@ -57,7 +58,6 @@ from gateway.stream import (
     WindowOperator,
     WindowResult,
 )
-from gateway.stream import Aggregator as _Aggregator
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def build_operator(sensor: SensorConfig) -> WindowOperator:
         late = RecomputeWindows(lt.retention)
     aggregate: dict[str, _Aggregator] = {
         "count": Count(), "sum": Sum(), "mean": Average(), "min": Min(), "max": Max(),
-    }  # fmt: skip
+    }
     for name in sensor.aggregates:
         aggregate[name] = _extra_aggregate(name)
     return WindowOperator(window=window, aggregate=aggregate, watermark=watermark, late=late)
@@ -225,7 +225,7 @@ class ActorSystem:
                     cell = self._cells.get(device)
                     if cell is not None and not cell.parked:
                         self._guard(cell, now, out, lambda c=cell, r=results, n=name:
-                                    c.actor.on_fired(n, r, out))  # fmt: skip
+                                    c.actor.on_fired(n, r, out))
         for cell in list(self._cells.values()):
             if cell.parked:
                 continue
@@ -242,7 +242,7 @@ class ActorSystem:
             self.stats.refused += 1
             return None
         cell = _Cell(DeviceActor(self.config.gateway_id, device, self._lookup,
-                                 self._detector_factory), last_active=now)  # fmt: skip
+                                 self._detector_factory), last_active=now)
         self._cells[device] = cell
         self.stats.created += 1
         return cell
@@ -263,8 +263,8 @@ class ActorSystem:
                 actor.on_reading(
                     reading.sensor, reading.value, reading.timestamp or now, now,
                     reading.historical, out,
-                )  # fmt: skip
-            except Exception as exc:  # noqa: BLE001 - a device's failure is contained to its actor
+                )
+            except Exception as exc:
                 # Outputs of the half-handled reading are withdrawn; the rebuilt actor never saw it.
                 del out.windows[marks[0] :], out.alerts[marks[1] :], out.late[marks[2] :]
                 self._fail(cell, reading, exc, now)
@@ -280,7 +280,7 @@ class ActorSystem:
         marks = (len(out.windows), len(out.alerts), len(out.late))
         try:
             step()
-        except Exception as exc:  # noqa: BLE001 - contained to the actor
+        except Exception as exc:
             del out.windows[marks[0] :], out.alerts[marks[1] :], out.late[marks[2] :]
             self._fail(cell, None, exc, now)
         else:
@@ -308,7 +308,7 @@ class ActorSystem:
             return
         try:
             self._rebuild(cell)
-        except Exception as rebuild_exc:  # noqa: BLE001 - a state that cannot be rebuilt parks
+        except Exception as rebuild_exc:
             log.error("device %s could not be restarted: %s", device, rebuild_exc)
             self._park(cell, "its state could not be rebuilt")
             return
@@ -321,7 +321,7 @@ class ActorSystem:
         old = cell.actor
         old.release()
         actor = DeviceActor(self.config.gateway_id, old.device, self._lookup,
-                            self._detector_factory)  # fmt: skip
+                            self._detector_factory)
         if cell.baseline is not None:
             actor.restore(cell.baseline)
         sink = Effects()

@@ -26,14 +26,15 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class ConnectionStats:
     disconnects: int = 0
     last_error: str | None = None
     messages: int = 0
+    last_message: float = 0.0  # time.monotonic() of the newest message (or of the connect)
+    resubscribes: int = 0
     protocol: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -178,11 +181,11 @@ class MqttConnection:
         self.stats.connected = False
         self._entered = False
 
-    async def wait_connected(self, timeout: float | None = None) -> None:
+    async def wait_connected(self, within: float | None = None) -> None:
         """Wait until connected; raise :class:`MqttAuthError` if the broker refuses us."""
         connected = asyncio.ensure_future(self._connected.wait())
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while not connected.done():
                     if self._auth_failure is not None:
                         raise MqttAuthError(self._auth_failure)
@@ -208,7 +211,8 @@ class MqttConnection:
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
     ) -> None:
         """Publish and wait for the broker's PUBACK (QoS 1)."""
-        assert self._client is not None and self._loop is not None
+        assert self._client is not None
+        assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if qos == 0:
@@ -259,7 +263,8 @@ class MqttConnection:
         return client
 
     async def _keep_connected(self) -> None:
-        assert self._client is not None and self._loop is not None
+        assert self._client is not None
+        assert self._loop is not None
         delay = self.settings.reconnect_min_s
         failures = 0
         while True:
@@ -273,7 +278,7 @@ class MqttConnection:
                     log.warning(
                         "MQTT broker %s:%d unreachable: %s; retrying with backoff",
                         self.settings.host, self.settings.port, reason,
-                    )  # fmt: skip
+                    )
                 self.stats.last_error = reason
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     self._auth_failure = reason
@@ -290,13 +295,13 @@ class MqttConnection:
         s = self.settings
         properties = None
         if self._protocol == MQTTProtocolVersion.MQTTv5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = s.session_expiry_s
             properties.ReceiveMaximum = s.receive_maximum
             rc = self._client.connect(
                 s.host, s.port, keepalive=s.keepalive_s, clean_start=s.clean_start,
                 properties=properties,
-            )  # fmt: skip
+            )
         else:
             rc = self._client.connect(s.host, s.port, keepalive=s.keepalive_s)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -329,6 +334,7 @@ class MqttConnection:
         self.stats.connects += 1
         self.stats.protocol = "5" if self._protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1"
         self._auth_failure = None
+        self.stats.last_message = time.monotonic()
         if self.stats.connects > 1 or self.stats.last_error:
             log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
         self.stats.last_error = None
@@ -354,20 +360,30 @@ class MqttConnection:
         if was_connected and not self._closing:
             self.stats.disconnects += 1
             log.warning("MQTT connection to %s:%d lost (%s); reconnecting",
-                        self.settings.host, self.settings.port, reason.getName())  # fmt: skip
+                        self.settings.host, self.settings.port, reason.getName())
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         self._batch.append(
-            Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup))
+            Message(
+                msg.topic, bytes(msg.payload), msg.qos, msg.mid, bool(msg.retain), bool(msg.dup)
+            )
         )
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    def resubscribe(self) -> None:
+        """Renew every subscription (a stalled intake: the broker may have dropped them)."""
+        if self._client is not None and self.stats.connected and self.settings.subscriptions:
+            self.stats.resubscribes += 1
+            self.stats.last_message = time.monotonic()
+            self._client.subscribe(list(self.settings.subscriptions))
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._batch = self._batch, []
         self.stats.messages += len(batch)
+        self.stats.last_message = time.monotonic()
         if batch and self._on_messages is not None:
             self._on_messages(batch)
 

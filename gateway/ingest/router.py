@@ -136,7 +136,7 @@ class Intake:
                     topic, routes[0][1], "too_large",
                     f"payload is {len(payload)} bytes, over max_payload_bytes "
                     f"{self.limits.max_payload_bytes}",
-                )  # fmt: skip
+                )
             )
             routes = ()
         for route, device in routes:

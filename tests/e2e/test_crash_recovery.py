@@ -56,7 +56,7 @@ def test_sigkill_mid_window_loses_nothing_and_counts_nothing_twice(
                     pub.send("site/d1/temperature", {"temp": value, "ts": ts})
                 # The device view shows the open window once its readings are durable.
                 out.wait_for(lambda c: _open_count(c.json("/devices/"), "d1") == 5,
-                             what="5 readings in the open window")  # fmt: skip
+                             what="5 readings in the open window")
                 gateway.kill()
                 mark = len(gateway.log())
                 gateway.start()

@@ -63,7 +63,7 @@ def _config(path: Path, broker: Mosquitto, redis_server: RedisServer) -> Path:
                 "watermark": {"strategy": "bounded", "max_delay": "1s", "idle_timeout": "1h"},
                 "detectors": [{"type": "threshold", "max": 100.0, "resolve_after": 3}],
             }
-        ],  # fmt: skip
+        ],
         redis={"url": redis_server.url},
     )
     path.write_text(tomli_w.dumps(data))
@@ -73,7 +73,7 @@ def _config(path: Path, broker: Mosquitto, redis_server: RedisServer) -> Path:
 def _redis_windows(client: redis.Redis) -> list[dict[str, Any]]:
     entries = client.xrange("edge:{gw-test}:windows")
     return [{k.decode(): orjson.loads(v) if k != b"device" and k != b"sensor" else v.decode()
-             for k, v in fields.items()} for _, fields in entries]  # fmt: skip
+             for k, v in fields.items()} for _, fields in entries]
 
 
 def _redis_alerts(client: redis.Redis) -> list[dict[str, str]]:
@@ -81,15 +81,17 @@ def _redis_alerts(client: redis.Redis) -> list[dict[str, str]]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 
-def _check_end_state(client: redis.Redis, readings: list[tuple[str, int, float]], base: int) -> None:
+def _check_end_state(
+    client: redis.Redis, readings: list[tuple[str, int, float]], base: int
+) -> None:
     expected = _expected_windows(readings, base)
     wait_for(lambda: client.xlen("edge:{gw-test}:windows") >= len(expected), 60,
-             f"{len(expected)} windows in Redis")  # fmt: skip
+             f"{len(expected)} windows in Redis")
     windows = _redis_windows(client)
     keys = Counter((w["device"], w["window_start"], w["revision"]) for w in windows)
     assert max(keys.values()) == 1, "a window result was synced twice"
     got = {(w["device"], w["window_start"]): (w["count"], w["sum"], w["min"], w["max"])
-           for w in windows}  # fmt: skip
+           for w in windows}
     assert got == expected
     wait_for(lambda: client.xlen("edge:{gw-test}:alerts") >= 2 * len(SPIKES), 30, "the alerts")
     alerts = _redis_alerts(client)
@@ -116,7 +118,7 @@ def test_sigkill_at_random_points_changes_nothing_in_redis(
     base = _base()
     readings = _readings(base)
     gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server),
-                             tmp_path / "gateway.log")  # fmt: skip
+                             tmp_path / "gateway.log")
     rng = random.Random(20261128)
     try:
         gateway.start()
@@ -146,7 +148,7 @@ def test_broker_restart_and_redis_outage_lose_nothing(
     readings = _readings(base)
     half = len(readings) // 2
     gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server),
-                             tmp_path / "gateway.log")  # fmt: skip
+                             tmp_path / "gateway.log")
     try:
         gateway.start()
         gateway.wait_log("ready")

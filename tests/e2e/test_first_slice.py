@@ -42,7 +42,7 @@ async def test_out_of_order_readings_of_two_devices_give_exact_windows(
         ("b", base + 15_000, 40.0),  # W(b) = base+10s >= end: b's first window fires
         ("a", base + 16_000, 20.0),  # W(a) = base+11s: a's first window fires
         ("a", base + 30_000, 0.0),  # W(a) = base+25s: a's second window fires
-    ]  # fmt: skip
+    ]
     async with running_gateway(config):
         with collector(mosquitto.host, mosquitto.port, "edge-gateway/gw-test/windows/#") as out:
             with publisher(mosquitto.host, mosquitto.port) as pub:
@@ -54,12 +54,12 @@ async def test_out_of_order_readings_of_two_devices_give_exact_windows(
         "device": "a", "sensor": "temperature", "window_start": base,
         "window_end": base + SIZE, "count": 3, "sum": 6.0, "mean": 2.0, "min": 1.0,
         "max": 3.0, "revision": 0,
-    }  # fmt: skip
+    }
     assert windows[("b", base)] == {
         "device": "b", "sensor": "temperature", "window_start": base,
         "window_end": base + SIZE, "count": 2, "sum": 12.0, "mean": 6.0, "min": 5.0,
         "max": 7.0, "revision": 0,
-    }  # fmt: skip
+    }
     second = windows[("a", base + SIZE)]
     assert (second["count"], second["sum"], second["min"], second["max"]) == (2, 30.0, 10.0, 20.0)
     assert len(windows) == 3  # b's second window and a's third are still open
@@ -104,7 +104,7 @@ def test_check_config_names_every_mistake(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "check-config", "-c", str(config)],
         capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 3, lines
@@ -127,7 +127,7 @@ def test_check_config_one_line_for_broken_files(tmp_path: Path, text: str, expec
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "check-config", "-c", str(config)],
         capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
