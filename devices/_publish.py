@@ -68,11 +68,11 @@ class Publisher:
                 password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 msg = f"cannot read --password-file {password_file}: {exc.strerror}"
-                raise PublishError(msg) from exc  # fmt: skip
+                raise PublishError(msg) from exc
         return cls(
             args.host, args.port, client_name=client_name, username=args.username,
             password=password,
-        )  # fmt: skip
+        )
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -96,11 +96,11 @@ class Publisher:
         if not self._connected.wait(_CONNECT_TIMEOUT_S):
             self._close()
             msg = f"the MQTT broker at {self._where} did not answer in {_CONNECT_TIMEOUT_S:g} s"
-            raise PublishError(msg)  # fmt: skip
+            raise PublishError(msg)
         if self._refused is not None:
             self._close()
             msg = f"the MQTT broker at {self._where} refused the connection: {self._refused}"
-            raise PublishError(msg)  # fmt: skip
+            raise PublishError(msg)
         return self
 
     def __exit__(

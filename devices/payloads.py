@@ -69,7 +69,7 @@ PROFILE_EXAMPLES: dict[str, ProfileExample] = {
         "spBv1.0/site/DDATA/edge-sim/{device}", "spBv1.0/site/+/edge-sim/+", "{4}",
         "Temperature", None,
     ),
-}  # fmt: skip
+}
 """Per format: the simulator's default topic and the sensor config that decodes it."""
 
 
@@ -161,7 +161,7 @@ class _SenmlEncoder:
 
     def encode(self, topic: str, device: str, value: float, ts_ms: int) -> list[tuple[str, bytes]]:
         pack = [{"bn": f"urn:dev:sim:{device}:", "bt": ts_ms / 1000, "n": self._name,
-                 "u": "Cel", "v": value}]  # fmt: skip
+                 "u": "Cel", "v": value}]
         return [(topic, orjson.dumps(pack))]
 
 
@@ -266,13 +266,13 @@ class _SparkplugEncoder:
             birth = self._payload(timestamp=ts_ms, seq=self._next_seq(node_key))
             birth.metrics.add(name="bdSeq", datatype=_UINT64, long_value=0, timestamp=ts_ms)
             birth.metrics.add(name="Node Control/Rebirth", datatype=11, boolean_value=False,
-                              timestamp=ts_ms)  # fmt: skip
+                              timestamp=ts_ms)
             messages.append((f"spBv1.0/{group}/NBIRTH/{node}", birth.SerializeToString()))
         if (group, node, sp_device) not in self._born:
             self._born.add((group, node, sp_device))
             birth = self._payload(timestamp=ts_ms, seq=self._next_seq(node_key))
             birth.metrics.add(name=self._metric, alias=_ALIAS, datatype=_DOUBLE,
-                              double_value=value, timestamp=ts_ms)  # fmt: skip
+                              double_value=value, timestamp=ts_ms)
             messages.append(
                 (f"spBv1.0/{group}/DBIRTH/{node}/{sp_device}", birth.SerializeToString())
             )

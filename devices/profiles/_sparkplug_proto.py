@@ -24,7 +24,7 @@ DATATYPES: dict[int, str] = {
     7: "UInt32", 8: "UInt64", 9: "Float", 10: "Double", 11: "Boolean", 12: "String",
     13: "DateTime", 14: "Text", 15: "UUID", 16: "DataSet", 17: "Bytes", 18: "File",
     19: "Template", 20: "PropertySet", 21: "PropertySetList",
-}  # fmt: skip
+}
 """Sparkplug B data type numbers (the ``datatype`` field of a metric)."""
 
 _F = descriptor_pb2.FieldDescriptorProto

@@ -52,7 +52,7 @@ FailureKind = Literal[
 FATAL_KINDS: frozenset[FailureKind] = frozenset(
     {"untrusted", "hostname", "expired", "client_cert", "protocol", "credentials",
      "permission", "rejected"}
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +321,7 @@ _TEXT_RULES: tuple[tuple[tuple[str, ...], FailureKind, str], ...] = (
     (("connection refused",), "unreachable",
      "connection refused: nothing listens on that host and port"),
     (("timed out", "timeout"), "unreachable", "timed out connecting to the server"),
-)  # fmt: skip
+)
 
 
 def _classify_text(text: str) -> ConnectionFailure | None:

@@ -80,18 +80,18 @@ class TestClient:
         self.client.reconnect_delay_set(30, 60)  # a refused client must not hammer the broker
 
     def _on_connect(self, client: object, userdata: object, flags: object,
-                    reason_code: ReasonCode, properties: object) -> None:  # fmt: skip
+                    reason_code: ReasonCode, properties: object) -> None:
         if self.connack is None:
             self.connack = reason_code
         self._connected.set()
 
     def _on_subscribe(self, client: object, userdata: object, mid: int,
-                      reason_codes: list[ReasonCode], properties: object) -> None:  # fmt: skip
+                      reason_codes: list[ReasonCode], properties: object) -> None:
         self.suback = reason_codes
         self._subscribed.set()
 
     def _on_publish(self, client: object, userdata: object, mid: int,
-                    reason_code: ReasonCode, properties: object) -> None:  # fmt: skip
+                    reason_code: ReasonCode, properties: object) -> None:
         with self._publish_done:
             self._published[mid] = reason_code
             self._publish_done.notify_all()

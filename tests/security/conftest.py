@@ -190,7 +190,7 @@ class TlsRedisServer(RedisServer):
             "--tls-auth-clients", auth_clients,
             "--tls-protocols", tls_protocols,
             "--aclfile", str(self.acl_file),
-        )  # fmt: skip
+        )
         self.extra = [a.replace("{port}", str(self.port)) for a in self.extra]
 
     @property
@@ -214,7 +214,7 @@ class TlsRedisServer(RedisServer):
                 "-h", "127.0.0.1", "-p", str(self.port), "--user", "admin", *args,
             ],
             capture_output=True, text=True, timeout=10, check=False, env=env,
-        )  # fmt: skip
+        )
         if check and result.returncode != 0:
             raise ServiceError(f"redis-cli {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout

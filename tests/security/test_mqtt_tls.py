@@ -53,7 +53,7 @@ def test_connects_with_the_right_ca_and_password(
 ) -> None:
     context = client_ssl_context(_tls(pki))
     with connected("127.0.0.1", tls_mosquitto.port, "gateway", credentials.mqtt_gateway,
-                   context) as gateway:  # fmt: skip
+                   context) as gateway:
         gateway.subscribe(f"{PREFIX}/#")
         code = gateway.publish(f"{PREFIX}/status", b'{"state": "online"}')
         assert not code.is_failure
@@ -67,7 +67,7 @@ def test_localhost_name_is_checked_and_accepted(
     tls_mosquitto: TlsMosquitto, pki: Pki, credentials: Credentials
 ) -> None:
     with connected("localhost", tls_mosquitto.port, "gateway", credentials.mqtt_gateway,
-                   client_ssl_context(_tls(pki))):  # fmt: skip
+                   client_ssl_context(_tls(pki))):
         pass
 
 
@@ -113,7 +113,7 @@ def test_hostname_check_can_be_turned_off_but_the_chain_is_still_verified(
 ) -> None:
     server = tls_mosquitto_factory(server_cert=pki.server_other_host)
     with connected("127.0.0.1", server.port, "gateway", credentials.mqtt_gateway,
-                   client_ssl_context(_tls(pki, check_hostname=False))):  # fmt: skip
+                   client_ssl_context(_tls(pki, check_hostname=False))):
         pass
     # The caller's switch alone also turns it off.
     context = client_ssl_context(_tls(pki), server_hostname_check=False)
@@ -195,7 +195,7 @@ def test_mutual_tls_with_a_client_certificate(
 ) -> None:
     server = tls_mosquitto_factory(require_certificate=True)
     with connected("127.0.0.1", server.port, "gateway", credentials.mqtt_gateway,
-                   client_ssl_context(_tls(pki, client=True))):  # fmt: skip
+                   client_ssl_context(_tls(pki, client=True))):
         pass
     missing = _first_read_error(server.port, client_ssl_context(_tls(pki)))
     failure = classify_connection_error(missing)
@@ -245,7 +245,7 @@ def test_the_gateway_user_cannot_publish_commands_to_itself(
 ) -> None:
     context = client_ssl_context(_tls(pki))
     with connected("127.0.0.1", tls_mosquitto.port, "gateway", credentials.mqtt_gateway,
-                   context) as gateway:  # fmt: skip
+                   context) as gateway:
         code = gateway.publish(COMMAND_TOPIC, AckCommand("a1", "gateway").to_payload())
     assert code.is_failure
 
@@ -255,7 +255,7 @@ def test_a_sensor_cannot_publish_gateway_outputs(
 ) -> None:
     context = client_ssl_context(_tls(pki))
     with connected("127.0.0.1", tls_mosquitto.port, "sensor", credentials.mqtt_sensor,
-                   context) as sensor:  # fmt: skip
+                   context) as sensor:
         code = sensor.publish(f"{PREFIX}/alerts", b"{}")
     assert code.is_failure
 

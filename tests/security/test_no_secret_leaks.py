@@ -223,7 +223,7 @@ def _run_until_exit(tmp_path: Path, config: Path, env: dict[str, str]) -> tuple[
         process = subprocess.Popen(
             [_edge_gateway(), "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **env},
-        )  # fmt: skip
+        )
     try:
         code = process.wait(timeout=RUN_DEADLINE_S)
     finally:
@@ -280,11 +280,11 @@ def test_check_hostname_false_reaches_a_broker_whose_certificate_names_another_h
         process = subprocess.Popen(
             [_edge_gateway(), "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
             env=env,
-        )  # fmt: skip
+        )
     try:
         context = client_ssl_context(TlsConfig(ca_file=pki.ca.cert, check_hostname=False))
         with connected("127.0.0.1", broker.port, "monitor", credentials.mqtt_monitor,
-                       context) as monitor:  # fmt: skip
+                       context) as monitor:
             monitor.subscribe(f"{PREFIX}/status")
             monitor.received.wait_until(
                 lambda messages: any(b'"online"' in p for _, p in messages),
@@ -312,7 +312,7 @@ def test_refused_redis_credentials_are_reported_without_the_secret(
         process = subprocess.Popen(
             [_edge_gateway(), "run", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
             env=env,
-        )  # fmt: skip
+        )
     try:
         wait_for(
             lambda: (
