@@ -16,7 +16,7 @@ def test_profiles_all_is_complete_and_sorted() -> None:
         and not inspect.ismodule(member)
         and (getattr(member, "__module__", module.__name__) in (module.__name__,
                                                                 "gateway.ingest.limits"))
-    }  # fmt: skip
+    }
     defined.discard("annotations")
     assert set(module.__all__) == defined
     # sorted as ruff's RUF022 keeps it: CONSTANTS, then Classes, then functions
