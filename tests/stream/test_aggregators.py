@@ -27,9 +27,21 @@ from gateway.stream import (
 )
 
 ALL: list[Aggregator] = [
-    Count(), Sum(), Average(), Min(), Max(), StdDev(), StdDev(sample=True), Percentile(0),
-    Percentile(37.5), Percentile(100), First(), Last(), Reduce(max), Collect(),
-]  # fmt: skip
+    Count(),
+    Sum(),
+    Average(),
+    Min(),
+    Max(),
+    StdDev(),
+    StdDev(sample=True),
+    Percentile(0),
+    Percentile(37.5),
+    Percentile(100),
+    First(),
+    Last(),
+    Reduce(max),
+    Collect(),
+]
 
 values_with_times = st.lists(
     st.tuples(st.integers(-1000, 1000), st.integers(-100, 100).map(float)), max_size=30
@@ -98,8 +110,12 @@ def test_first_and_last_go_by_timestamp_then_arrival() -> None:
 
 def test_names_and_validation() -> None:
     assert [a.name for a in (Count(), Sum(), Average(), StdDev(), Percentile(95))] == [
-        "count", "sum", "mean", "stddev", "p95"
-    ]  # fmt: skip
+        "count",
+        "sum",
+        "mean",
+        "stddev",
+        "p95",
+    ]
     assert Percentile(99.9).name == "p99.9"
     with pytest.raises(ValueError, match=r"Percentile.q must be a number in \[0, 100\]"):
         Percentile(101)
