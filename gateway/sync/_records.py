@@ -46,9 +46,19 @@ def json_text(value: object) -> str:
 def stream_fields(obj: dict[str, object]) -> list[str]:
     """Flatten a JSON object into XADD field/value pairs (non-strings as JSON text)."""
     out: list[str] = []
+    append = out.append
     for key, value in obj.items():
-        out.append(key)
-        out.append(json_text(value))
+        append(key)
+        kind = type(value)  # the hot path: exact types first (bool is not int here)
+        if kind is str:
+            append(value)  # type: ignore[arg-type]
+        elif kind is int:
+            append(str(value))
+        elif kind is float:
+            text = repr(value)
+            append(text if "e" not in text and "n" not in text else json_text(value))
+        else:
+            append(json_text(value))
     return out
 
 
