@@ -191,6 +191,7 @@ class Gateway:
             log.info("metrics on http://%s:%d/metrics", host, port)
         async with open_store(self.config, now_ms=self.clock) as store:
             self._store = store
+            await self._probe_redis()
             await self._restore(store)
             settings = self._mqtt_settings()
             async with MqttConnection(settings, on_messages=self._on_messages) as mqtt:
@@ -652,6 +653,27 @@ class Gateway:
         self.metrics.set_actors(len(self.actors))
 
     # -- sync -----------------------------------------------------------------------------
+
+    async def _probe_redis(self) -> None:
+        """Refused credentials or certificates stop the start with the reason; an unreachable
+        Redis does not (results wait in the outbox until it is back)."""
+        cfg = self.config.redis
+        if cfg is None:
+            return
+        from gateway.state import StateAuthError, StateConfigError, StateError
+        from gateway.state.redis_connect import connect_redis, ping_redis
+
+        client = connect_redis(cfg, client_name=f"edge-gateway:{self.config.gateway_id}")
+        try:
+            async with asyncio.timeout(cfg.socket_timeout / 1000 + 1):
+                await ping_redis(client, cfg)
+        except (StateAuthError, StateConfigError) as exc:
+            raise StartupError(f"redis: {exc}") from None
+        except (StateError, TimeoutError) as exc:
+            log.warning("Redis not reachable at start (%s); results wait in the outbox", exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     def _has_sinks(self) -> bool:
         forward = self.config.forward

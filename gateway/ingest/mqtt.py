@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import ssl
 import threading
 import time
@@ -37,10 +36,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.security import classify_connack, classify_connection_error
+from gateway.security.tls import close_sockets_of
+
 log = logging.getLogger(__name__)
 
 _MISC_INTERVAL_S = 1.0
-_AUTH_FAILURE_CODES = {4, 5, 134, 135, 138, 140}  # 3.1.1: 4, 5; MQTT 5: bad credentials etc.
 
 
 class MqttError(Exception):
@@ -272,15 +273,19 @@ class MqttConnection:
             try:
                 await self._loop.run_in_executor(None, self._connect_blocking)
             except (OSError, ssl.SSLError, ValueError) as exc:
+                close_sockets_of(exc)  # paho leaves the socket of a failed handshake open
                 failures += 1
-                reason = describe_connect_error(exc)
+                failure = classify_connection_error(exc, secrets=[self.settings.password])
+                reason = failure.reason
                 if failures == 1 or reason != self.stats.last_error:
                     log.warning(
                         "MQTT broker %s:%d unreachable: %s; retrying with backoff",
                         self.settings.host, self.settings.port, reason,
                     )
                 self.stats.last_error = reason
-                if isinstance(exc, ssl.SSLCertVerificationError):
+                if failure.fatal:
+                    # A certificate or credential problem: retrying cannot help, but we keep
+                    # retrying slowly (capped backoff) in case the operator fixes the broker.
                     self._auth_failure = reason
             else:
                 await self._disconnected.wait()
@@ -325,8 +330,9 @@ class MqttConnection:
                 log.info("broker does not speak MQTT 5; falling back to 3.1.1")
                 self._protocol = MQTTProtocolVersion.MQTTv311
                 self._client = self._make_client()
-            elif code in _AUTH_FAILURE_CODES:
-                self._auth_failure = text
+            elif classify_connack(reason).fatal:
+                self._auth_failure = classify_connack(reason).reason
+                text = self._auth_failure
             self.stats.last_error = text
             log.error("%s", text)
             return
@@ -472,20 +478,3 @@ class MqttConnection:
             if self._client is not None and self.stats.connected:
                 # Keep-alive pings and retries of unacknowledged publishes.
                 self._client.loop_misc()
-
-
-def describe_connect_error(exc: BaseException) -> str:
-    """One line saying why a connection attempt failed, for logs and status."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate rejected: {exc.verify_message or exc.reason}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the broker running on that host and port?)"
-    if isinstance(exc, socket.gaierror):
-        return f"host name could not be resolved: {exc.strerror}"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "connection timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -152,10 +152,6 @@ class TlsMosquitto(Mosquitto):
             f"password_file {self.password_file}\n"
             f"acl_file {self.acl_file}\n"
         )
-        if os.geteuid() == 0:
-            # As root Mosquitto drops to the `mosquitto` user, which cannot read the test's
-            # private temporary directory (certificates, password file, log).
-            extra += "user root\n"
         super().__init__(workdir, extra_conf=extra)
 
 
