@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import json
 import random
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -265,9 +267,11 @@ def store_ceiling(path: Path, readings: int, batch: int, repeats: int) -> Measur
 
     try:
         return measure(
-            f"raw sqlite3 inserts, {batch} per commit (FULL)", inserts, items=readings,
+            f"raw sqlite3 inserts, {batch} per commit (FULL)",
+            inserts,
+            items=readings,
             repeats=repeats,
-        )  # fmt: skip
+        )
     finally:
         conn.close()
 
@@ -292,9 +296,11 @@ async def bench_store(work: Path, readings: int, batch: int, repeats: int) -> No
             return readings
 
         ours = await ameasure(
-            f"GatewayStore.commit_batch, {batch} per batch", commits, items=readings,
+            f"GatewayStore.commit_batch, {batch} per batch",
+            commits,
+            items=readings,
             repeats=repeats,
-        )  # fmt: skip
+        )
 
         devices = 10_000
         snaps = {
@@ -327,9 +333,10 @@ async def bench_store(work: Path, readings: int, batch: int, repeats: int) -> No
     print(row(ceiling, ceiling))
     print(row(ours, ceiling))
     print()
-    print(f"Checkpoint of {devices:,} devices: full write {full * 1000:.0f} ms, incremental "
-          f"(1% changed) {incremental * 1000:.0f} ms, open + load at startup {load * 1000:.0f} ms"
-          )  # fmt: skip
+    print(
+        f"Checkpoint of {devices:,} devices: full write {full * 1000:.0f} ms, incremental "
+        f"(1% changed) {incremental * 1000:.0f} ms, open + load at startup {load * 1000:.0f} ms"
+    )
     print()
 
 
@@ -350,24 +357,26 @@ async def bench_durable(
     sql_ceiling = sqlite_ceiling(work / "ceiling.db", writes, repeats)
     rows.append((sql_ceiling, sql_ceiling))
     async with SqliteBackend(work / "state.db") as sqlite_backend:
-        rows.append((await operator_durable(sqlite_backend, "sqlite", writes, repeats),
-                     sql_ceiling))  # fmt: skip
-        rows.append((await operator_durable(sqlite_backend, "sqlite", writes, repeats, 60_000),
-                     sql_ceiling))  # fmt: skip
+        rows.append(
+            (await operator_durable(sqlite_backend, "sqlite", writes, repeats), sql_ceiling)
+        )
+        rows.append(
+            (await operator_durable(sqlite_backend, "sqlite", writes, repeats, 60_000), sql_ceiling)
+        )
     async with RedisBackend(redis_cfg, GW) as redis_backend:
         bare = await redis_pipeline_ceiling(redis_backend.client, writes, repeats, "single")
         rows.append((bare, bare))
         rows.append((await operator_durable(redis_backend, "redis", writes, repeats), bare))
-        rows.append((await operator_durable(redis_backend, "redis", writes, repeats, 60_000),
-                     bare))  # fmt: skip
+        rows.append((await operator_durable(redis_backend, "redis", writes, repeats, 60_000), bare))
     if cluster_cfg is not None:
         async with RedisBackend(cluster_cfg, GW) as cluster_backend:
             bare_c = await redis_pipeline_ceiling(
                 cluster_backend.client, writes, repeats, "cluster, one slot"
             )
             rows.append((bare_c, bare_c))
-            rows.append((await operator_durable(cluster_backend, "redis cluster", writes,
-                                                repeats), bare_c))  # fmt: skip
+            rows.append(
+                (await operator_durable(cluster_backend, "redis cluster", writes, repeats), bare_c)
+            )
     scale = redis_benchmark(port, 1_000_000)
     print("### 2. Durable writes (writes/s)\n")
     print(header("writes/s"))
@@ -388,6 +397,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="readings per group commit")
     parser.add_argument("--cluster", action="store_true", help="also a 3-node Redis Cluster")
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints where a run is stuck
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped
     if args.quick:
         args.repeats, args.ops, args.writes, args.readings = 3, 400_000, 20_000, 40_000
 
@@ -406,8 +417,10 @@ def main() -> None:
             cluster_cfg = None if cluster is None else RedisConfig(url=cluster.url, cluster=True)
             version = server.cli("INFO", "server").split("redis_version:")[1].split()[0]
             print("## bench_state\n")
-            print(f"{machine()}; redis-server {version} (appendonly yes, everysec); "
-                  f"sqlite {sqlite3.sqlite_version}; repeats {args.repeats}\n")  # fmt: skip
+            print(
+                f"{machine()}; redis-server {version} (appendonly yes, everysec); "
+                f"sqlite {sqlite3.sqlite_version}; repeats {args.repeats}\n"
+            )
 
             async def open_backends() -> None:
                 async with (
@@ -421,9 +434,8 @@ def main() -> None:
 
             asyncio.run(open_backends())
             asyncio.run(
-                bench_durable(work, args.writes, args.repeats, redis_cfg, cluster_cfg,
-                              server.port)
-            )  # fmt: skip
+                bench_durable(work, args.writes, args.repeats, redis_cfg, cluster_cfg, server.port)
+            )
             asyncio.run(bench_store(work, args.readings, args.batch, args.repeats))
         finally:
             server.kill()

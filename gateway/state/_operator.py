@@ -239,7 +239,7 @@ class StatefulOperator(Lifecycle):
                 await self._flush()
             except StateError as exc:
                 if not failing:  # log once per transition
-                    log.error("state[%s]: persisting failed, will retry: %s", self.name, exc)  # noqa: TRY400
+                    log.error("state[%s]: persisting failed, will retry: %s", self.name, exc)
                 failing = True
                 self._failure = exc
                 await asyncio.sleep(min(1.0, interval * 10))

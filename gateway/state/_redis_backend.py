@@ -14,15 +14,17 @@ one ``MULTI``/``EXEC``)::
                                             an id is listed only once its hash is complete
     edge:{gw}:kvck-seq             string   checkpoint id counter
 
-A batch is one pipelined transaction: a round trip per batch, never per operation. How durable
-a write is depends on the server's persistence (``appendfsync``); the state layer does not
-change the server's settings.
+A batch is one Lua script call, atomic on the server: a round trip per batch, never per
+operation. How durable a write is depends on the server's persistence (``appendfsync``); the
+state layer does not change the server's settings.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+
+from redis.commands.core import AsyncScript
 
 from gateway.config import RedisConfig
 from gateway.state._backend import CheckpointInfo, Entry, StateBackend
@@ -39,6 +41,36 @@ from gateway.state.redis_connect import (
 __all__ = ["RedisBackend"]
 
 CHUNK = 1_000
+
+# One batch, atomically, in one round trip (a Cluster's MULTI pipeline costs a round trip per
+# command in redis-py). KEYS: index, upsert keys..., delete keys...; ARGV: n_up, n_del,
+# (value, px)... for the upserts, then the index members of the upserts and of the deletes.
+_WRITE_BATCH = """
+local n_up, n_del = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, n_up do
+  local px = tonumber(ARGV[2 + 2 * i])
+  if px > 0 then
+    redis.call('SET', KEYS[1 + i], ARGV[1 + 2 * i], 'PX', px)
+  else
+    redis.call('SET', KEYS[1 + i], ARGV[1 + 2 * i])
+  end
+end
+local base = 2 + 2 * n_up
+local chunk = {}
+for i = 1, n_up do
+  chunk[#chunk + 1] = ARGV[base + i]
+  if #chunk == 1000 then
+    redis.call('SADD', KEYS[1], unpack(chunk))
+    chunk = {}
+  end
+end
+if #chunk > 0 then redis.call('SADD', KEYS[1], unpack(chunk)) end
+for i = 1, n_del do
+  redis.call('DEL', KEYS[1 + n_up + i])
+  redis.call('SREM', KEYS[1], ARGV[base + n_up + i])
+end
+return n_up + n_del
+"""
 
 
 def _text(value: bytes | str) -> str:
@@ -88,6 +120,7 @@ class RedisBackend(StateBackend):
         self._target = redacted_url(cfg.url)
         password = cfg.password_value()
         self._secrets = (password,) if password else ()
+        self._write_script: AsyncScript | None = None
 
     async def _open(self) -> None:
         if self._client is None:
@@ -96,6 +129,7 @@ class RedisBackend(StateBackend):
             )
         try:
             await ping_redis(self._client, self.cfg)
+            self._write_script = self._client.register_script(_WRITE_BATCH)
         except BaseException:
             if self._owns_client:
                 await self._client.aclose()
@@ -150,28 +184,26 @@ class RedisBackend(StateBackend):
     async def write_batch(
         self, ns: str, upserts: Mapping[str, Entry], deletes: Collection[str], now_ms: int
     ) -> None:
-        client = self.client
-        index = self._index(ns)
+        assert self._write_script is not None
+        keys: list[str] = [self._index(ns)]
+        values: list[bytes | int | str] = []
+        members: list[str] = []
         removed = list(deletes)
+        for key, (value, expires) in upserts.items():
+            if expires is None:
+                values.extend((b"-1:" + value, 0))
+            elif expires > now_ms:
+                values.extend((b"%d:%b" % (expires, value), expires - now_ms))
+            else:
+                removed.append(key)
+                continue
+            keys.append(self._key(ns, key))
+            members.append(key)
+        n_up = len(members)
+        keys.extend(self._key(ns, key) for key in removed)
+        args: list[bytes | int | str] = [n_up, len(removed), *values, *members, *removed]
         with redis_errors(self._target, secrets=self._secrets):
-            async with client.pipeline(transaction=True) as pipe:
-                added: list[str] = []
-                for key, (value, expires) in upserts.items():
-                    if expires is None:
-                        pipe.set(self._key(ns, key), b"-1:" + value)
-                    elif expires > now_ms:
-                        blob = b"%d:%b" % (expires, value)
-                        pipe.set(self._key(ns, key), blob, px=expires - now_ms)
-                    else:
-                        removed.append(key)
-                        continue
-                    added.append(key)
-                for chunk in _chunks(added):
-                    pipe.sadd(index, *chunk)
-                for chunk in _chunks(removed):
-                    pipe.delete(*(self._key(ns, k) for k in chunk))
-                    pipe.srem(index, *chunk)
-                await pipe.execute()
+            await self._write_script(keys=keys, args=args)
 
     async def checkpoint(
         self, ns: str, name: str, entries: Mapping[str, Entry], now_ms: int

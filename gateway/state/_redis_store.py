@@ -304,9 +304,14 @@ class RedisGatewayStore(GatewayStore):
                 device, sensor, value, ts, arrival, historical = json.loads(body)
                 position = int(seq_text)
                 yield JournalEntry(
-                    position, device, sensor, float(value), int(ts), int(arrival),
+                    position,
+                    device,
+                    sensor,
+                    float(value),
+                    int(ts),
+                    int(arrival),
                     bool(historical),
-                )  # fmt: skip
+                )
             if len(members) < REPLAY_CHUNK:
                 return
 

@@ -111,7 +111,7 @@ async def open_database(path: Path, *, now: dt.datetime | None = None) -> aiosql
         return await _open_checked(path)
     except _Damaged as damaged:
         moved = _move_aside(path, now or dt.datetime.now(dt.UTC))
-        log.error(  # noqa: TRY400 - one clear line; the traceback helps nobody here
+        log.error(
             "state file %s is damaged (%s); moved it to %s and starting with empty state",
             path,
             damaged.reason,

@@ -302,9 +302,14 @@ class SqliteGatewayStore(GatewayStore):
             )
             for seq, device, sensor, value, timestamp, arrival, historical in rows:
                 yield JournalEntry(
-                    int(seq), device, sensor, float(value), int(timestamp), int(arrival),
+                    int(seq),
+                    device,
+                    sensor,
+                    float(value),
+                    int(timestamp),
+                    int(arrival),
                     bool(historical),
-                )  # fmt: skip
+                )
             if len(rows) < REPLAY_CHUNK:
                 return
             position = int(rows[-1][0])
