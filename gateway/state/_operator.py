@@ -100,7 +100,7 @@ class StatefulOperator(Lifecycle):
 
     # -- the hot path: dict operations -----------------------------------------------------
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str) -> Any:
         """The value of ``key``, or ``None`` when absent or expired."""
         value = self._data.get(key)
         if value is not None and self._expiry:
@@ -126,7 +126,7 @@ class StatefulOperator(Lifecycle):
         if len(self._pending) >= self.max_pending:
             self._wake.set()
 
-    def update(self, key: str, fn: Callable[[Any | None], Any | None]) -> Any | None:
+    def update(self, key: str, fn: Callable[[Any], Any]) -> Any:
         """Set ``key`` to ``fn(current value or None)``, keeping its expiry; ``None`` deletes.
         Returns the new value."""
         new = fn(self.get(key))
