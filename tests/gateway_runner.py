@@ -48,10 +48,12 @@ def gateway_config(
 
 
 @asynccontextmanager
-async def running_gateway(config: GatewayConfig | dict[str, Any]) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    config: GatewayConfig | dict[str, Any], **options: Any
+) -> AsyncIterator[Gateway]:
     if isinstance(config, dict):
         config = config_from_dict(config)
-    gateway = Gateway(config)
+    gateway = Gateway(config, **options)
     task = asyncio.create_task(gateway.run(), name="test-gateway")
     ready = asyncio.create_task(gateway.ready.wait())
     await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)

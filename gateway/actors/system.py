@@ -194,7 +194,7 @@ class ActorSystem:
 
     def deliver(self, readings: Iterable[Reading], now: int, out: Effects) -> None:
         """Hand readings to their actors and let every actor with mail run."""
-        ready: list[_Cell] = []
+        ready: dict[int, _Cell] = {}
         limit = self.config.actors.mailbox_size
         for reading in readings:
             cell = self._cells.get(reading.device) or self._spawn(reading.device, now)
@@ -206,10 +206,9 @@ class ActorSystem:
             if len(cell.mailbox) >= limit:
                 cell.mailbox.popleft()
                 self.stats.mailbox_dropped += 1
-            if not cell.mailbox:
-                ready.append(cell)
+            ready[id(cell)] = cell
             cell.mailbox.append(reading)
-        for cell in ready:
+        for cell in ready.values():
             self._run(cell, now, out)
 
     def tick(self, now: int, out: Effects) -> None:
