@@ -90,7 +90,7 @@ def test_an_idle_actor_is_passivated_and_revived_with_its_state() -> None:
     assert system.is_passivated("a")
     system.revive("a", written["a"], BASE + 70_000)
     out = _feed(system, [("a", BASE + 15_000, 5.0)])  # W = 14s: the first window fires
-    ((sensor, result),) = out.windows
+    ((_, result),) = out.windows
     assert (result.start, result.count, result.values["sum"]) == (BASE, 2, 4.0)
 
 
