@@ -30,7 +30,6 @@ Only the newest checkpoint's snapshots are kept (``S:snaps`` is updated in place
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -39,7 +38,15 @@ from redis.commands.core import AsyncScript
 
 from gateway.config import RedisConfig
 from gateway.state._errors import StateUsageError
-from gateway.state._store import GatewayStore, NowMs, dump_snapshot, entry_size, load_snapshot
+from gateway.state._store import (
+    GatewayStore,
+    NowMs,
+    SnapshotDiff,
+    dump_snapshot,
+    entry_size,
+    load_snapshot,
+    snapshot_digest,
+)
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 from gateway.state.redis_connect import (
     AnyRedis,
@@ -172,10 +179,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
 class RedisGatewayStore(GatewayStore):
     """:class:`GatewayStore` in Redis under ``edge:{<gateway_id>}:store:...``."""
 
@@ -218,7 +221,7 @@ class RedisGatewayStore(GatewayStore):
             k("cursors"),
         ]
         self._next_seq = 1
-        self._digests: dict[str, bytes] | None = None
+        self._diff = SnapshotDiff()
         self._commit_script: AsyncScript | None = None
         self._ack_script: AsyncScript | None = None
 
@@ -325,23 +328,22 @@ class RedisGatewayStore(GatewayStore):
                 f"(last assigned seq is {self._next_seq - 1})"
             )
             raise StateUsageError(msg)
-        encoded = {key: dump_snapshot(key, snap) for key, snap in snapshots.items()}
-        digests = {key: _digest(data) for key, data in encoded.items()}
+        given = dict(snapshots)
         client = self._redis
         with self._errors():
-            if self._digests is None:
+            if self._diff.digests is None:
                 current: dict[Any, Any] = await client.hgetall(self._snaps)
-                self._digests = {_text(k): _digest(bytes(v)) for k, v in current.items()}
-            previous = self._digests
+                self._diff.digests = {
+                    _text(k): snapshot_digest(bytes(v)) for k, v in current.items()
+                }
+            changed, removed, digests = self._diff.diff(given, self._diff.digests)
             checkpoint_id = int(await client.hincrby(self._meta, "ckpt_seq", 1))
             listed = sorted(int(i) for i in await client.hkeys(self._ckpts))
             dropped = listed[: max(0, len(listed) + 1 - self.keep_checkpoints)]
-            changed = [(k, v) for k, v in encoded.items() if previous.get(k) != digests[k]]
-            removed = [k for k in previous if k not in encoded]
             info = json.dumps(
-                {"journal_seq": journal_seq, "created_at": self._now_ms(), "keys": len(encoded)}
+                {"journal_seq": journal_seq, "created_at": self._now_ms(), "keys": len(given)}
             )
-            self._digests = None  # unknown until EXEC succeeds
+            self._diff.reset()  # unknown until EXEC succeeds
             async with client.pipeline(transaction=True) as pipe:
                 for i in range(0, len(changed), CHUNK):
                     pipe.hset(self._snaps, mapping=dict(changed[i : i + CHUNK]))
@@ -353,7 +355,7 @@ class RedisGatewayStore(GatewayStore):
                 pipe.zremrangebyscore(self._journal, "-inf", journal_seq)
                 pipe.zremrangebyscore(self._outbox_keys[8], "-inf", journal_seq)
                 await pipe.execute()
-            self._digests = digests
+            self._diff.committed(given, digests)
         return checkpoint_id
 
     async def load_checkpoint(self) -> Checkpoint | None:
@@ -368,7 +370,8 @@ class RedisGatewayStore(GatewayStore):
         newest = max(int(i) for i in listed)
         info = json.loads(listed.get(str(newest).encode(), listed.get(str(newest))))
         blobs = {_text(k): bytes(v) for k, v in raw.items()}
-        self._digests = {k: _digest(v) for k, v in blobs.items()}
+        self._diff.reset()
+        self._diff.digests = {k: snapshot_digest(v) for k, v in blobs.items()}
         snapshots = {k: load_snapshot(v) for k, v in blobs.items()}
         return Checkpoint(newest, int(info["journal_seq"]), snapshots, int(info["created_at"]))
 

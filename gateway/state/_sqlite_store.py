@@ -13,7 +13,6 @@ at or before it. Pruning keeps each key's newest row at or before the oldest kep
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,9 +31,11 @@ from gateway.state._sqlite_file import (
 from gateway.state._store import (
     GatewayStore,
     NowMs,
+    SnapshotDiff,
     dump_snapshot,
     entry_size,
     load_snapshot,
+    snapshot_digest,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 
@@ -71,10 +72,6 @@ class _BatchResult:
     )
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
 class SqliteGatewayStore(GatewayStore):
     """:class:`GatewayStore` in the SQLite file at ``path``."""
 
@@ -97,8 +94,7 @@ class SqliteGatewayStore(GatewayStore):
         self._bytes = 0
         self._max_id = 0
         self._counters = {"dropped_windows": 0, "dropped_alerts": 0}
-        # key -> digest of its data in the newest checkpoint; None until first needed.
-        self._digests: dict[str, bytes] | None = None
+        self._diff = SnapshotDiff()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -317,13 +313,13 @@ class SqliteGatewayStore(GatewayStore):
     # -- checkpoints -----------------------------------------------------------------------
 
     async def _current_digests(self, db: aiosqlite.Connection) -> dict[str, bytes]:
-        if self._digests is None:
+        if self._diff.digests is None:
             async with db.execute(
                 "SELECT key, data FROM checkpoint_rows ORDER BY key, checkpoint_id"
             ) as cursor:
                 newest: dict[str, bytes | None] = {key: data async for key, data in cursor}
-            self._digests = {k: _digest(v) for k, v in newest.items() if v is not None}
-        return self._digests
+            self._diff.digests = {k: snapshot_digest(v) for k, v in newest.items() if v is not None}
+        return self._diff.digests
 
     async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
         self._check_open()
@@ -333,39 +329,38 @@ class SqliteGatewayStore(GatewayStore):
                 f"(last assigned seq is {self._next_seq - 1})"
             )
             raise StateUsageError(msg)
-        encoded = {key: dump_snapshot(key, snap) for key, snap in snapshots.items()}
-        digests = {key: _digest(data) for key, data in encoded.items()}
         created_at = self._now_ms()
+        given = dict(snapshots)
 
-        async def body(db: aiosqlite.Connection) -> int:
+        async def body(db: aiosqlite.Connection) -> tuple[int, dict[str, bytes]]:
             previous = await self._current_digests(db)
+            changed, removed, digests = self._diff.diff(given, previous)
             cursor = await db.execute(
                 "INSERT INTO checkpoints(journal_seq, created_at, keys) VALUES (?, ?, ?)",
-                (journal_seq, created_at, len(encoded)),
+                (journal_seq, created_at, len(given)),
             )
             checkpoint_id = int(cursor.lastrowid or 0)
-            changed: list[tuple[str, int, bytes | None]] = [
-                (key, checkpoint_id, data)
-                for key, data in encoded.items()
-                if previous.get(key) != digests[key]
+            rows: list[tuple[str, int, bytes | None]] = [
+                (key, checkpoint_id, data) for key, data in changed
             ]
-            changed.extend((key, checkpoint_id, None) for key in previous if key not in encoded)
-            if changed:
+            rows.extend((key, checkpoint_id, None) for key in removed)
+            if rows:
                 await db.executemany(
                     "INSERT INTO checkpoint_rows(key, checkpoint_id, data) VALUES (?, ?, ?)",
-                    changed,
+                    rows,
                 )
             await self._prune(db, journal_seq)
-            return checkpoint_id
+            return checkpoint_id, digests
 
-        def after(_: int) -> None:
-            self._digests = digests
+        def after(result: tuple[int, dict[str, bytes]]) -> None:
+            self._diff.committed(given, result[1])
 
         try:
-            return await self._transaction(body, after)
+            checkpoint_id, _ = await self._transaction(body, after)
         except StateError:
-            self._digests = None  # re-read from the file on the next checkpoint
+            self._diff.reset()  # re-read from the file on the next checkpoint
             raise
+        return checkpoint_id
 
     async def _prune(self, db: aiosqlite.Connection, journal_seq: int) -> None:
         kept = await db.execute_fetchall(
@@ -410,7 +405,8 @@ class SqliteGatewayStore(GatewayStore):
         # Rows come per key in checkpoint order: the last one wins.
         newest: dict[str, bytes | None] = {key: data for key, data in rows}
         snapshots = {k: load_snapshot(v) for k, v in newest.items() if v is not None}
-        self._digests = {k: _digest(v) for k, v in newest.items() if v is not None}
+        self._diff.reset()
+        self._diff.digests = {k: snapshot_digest(v) for k, v in newest.items() if v is not None}
         return Checkpoint(checkpoint_id, journal_seq, snapshots, created_at)
 
     # -- parked devices --------------------------------------------------------------------

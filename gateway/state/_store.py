@@ -20,6 +20,7 @@ every method raises :class:`~gateway.state.StateUsageError` outside that block.
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -32,7 +33,7 @@ from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxSt
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
 
-__all__ = ["ROW_OVERHEAD_BYTES", "GatewayStore", "open_store"]
+__all__ = ["ROW_OVERHEAD_BYTES", "GatewayStore", "SnapshotDiff", "open_store"]
 
 ROW_OVERHEAD_BYTES = 64
 """Estimated per-entry cost on disk beyond payload and dedupe key (row header, index entry)."""
@@ -62,6 +63,54 @@ def dump_snapshot(key: str, snapshot: Any) -> bytes:
 def load_snapshot(data: bytes) -> Any:
     """Inverse of :func:`dump_snapshot`."""
     return json.loads(data)
+
+
+def snapshot_digest(data: bytes) -> bytes:
+    """A short, collision-resistant fingerprint of a serialised snapshot."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class SnapshotDiff:
+    """What the newest checkpoint holds, so a checkpoint writes only the keys that changed.
+
+    ``digests`` (key -> fingerprint of its stored JSON) is ``None`` until read from storage.
+    ``objects`` remembers the snapshot objects of the last committed checkpoint: a key given
+    the very same object again is unchanged and not even serialised again (the contract of
+    ``write_checkpoint``: snapshots are immutable once handed over).
+    """
+
+    def __init__(self) -> None:
+        self.digests: dict[str, bytes] | None = None
+        self.objects: dict[str, Any] = {}
+
+    def reset(self) -> None:
+        """Forget everything (after a failed write): the next checkpoint re-reads storage."""
+        self.digests = None
+        self.objects = {}
+
+    def diff(
+        self, snapshots: Mapping[str, Any], previous: Mapping[str, bytes]
+    ) -> tuple[list[tuple[str, bytes]], list[str], dict[str, bytes]]:
+        """``(changed (key, JSON) pairs, removed keys, digests after the write)``."""
+        changed: list[tuple[str, bytes]] = []
+        digests: dict[str, bytes] = {}
+        objects = self.objects
+        for key, snap in snapshots.items():
+            if objects.get(key) is snap and key in previous:
+                digests[key] = previous[key]
+                continue
+            data = dump_snapshot(key, snap)
+            digest = snapshot_digest(data)
+            digests[key] = digest
+            if previous.get(key) != digest:
+                changed.append((key, data))
+        removed = [key for key in previous if key not in snapshots]
+        return changed, removed, digests
+
+    def committed(self, snapshots: Mapping[str, Any], digests: dict[str, bytes]) -> None:
+        """Record a checkpoint that is now stored."""
+        self.digests = digests
+        self.objects = dict(snapshots)
 
 
 class GatewayStore(Lifecycle, abc.ABC):
@@ -118,7 +167,12 @@ class GatewayStore(Lifecycle, abc.ABC):
     async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
         """Write every device's snapshot as one checkpoint covering the journal up to
         ``journal_seq``; atomically prune the journal up to it and checkpoints beyond
-        ``keep_checkpoints``. Only keys whose snapshot changed are written. Returns its id.
+        ``keep_checkpoints``. Returns its id.
+
+        Incremental: only keys whose JSON changed are written, and a key given the *same
+        object* as in the previous call is taken as unchanged without serialising it again.
+        So treat a snapshot as immutable once handed over: make a new object when a device
+        changes (as ``snapshot()`` methods do), never mutate the old one in place.
         """
 
     @abc.abstractmethod

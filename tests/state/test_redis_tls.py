@@ -30,24 +30,60 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _make_ca(directory: Path, name: str) -> None:
     _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.crt",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
         cwd=directory,
-    )  # fmt: skip
+    )
 
 
 def _make_cert(directory: Path, name: str, ca: str) -> None:
     (directory / f"{name}.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN={name}",
         cwd=directory,
-    )  # fmt: skip
+    )
     _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext",
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.crt",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-out",
+        f"{name}.crt",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
         cwd=directory,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -64,15 +100,30 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     process = subprocess.Popen(
         [
             find_binary("redis-server"),
-            "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(tmp_path), "--save", "", "--appendonly", "no",
-            "--tls-cert-file", str(certs / "server.crt"),
-            "--tls-key-file", str(certs / "server.key"),
-            "--tls-ca-cert-file", str(certs / "ca.crt"),
-            "--tls-auth-clients", "yes",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-cert-file",
+            str(certs / "server.crt"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.crt"),
+            "--tls-auth-clients",
+            "yes",
         ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     try:
         yield port, certs

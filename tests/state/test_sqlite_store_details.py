@@ -19,12 +19,13 @@ DEVICES = 10_000
 def _snapshot(i: int) -> dict[str, object]:
     return {
         "watermark": 1_764_300_000_000 + i,
-        "windows": [{"start": 1_764_300_000_000, "count": 3, "sum": 61.5, "min": 20.0,
-                     "max": 21.5}],
+        "windows": [
+            {"start": 1_764_300_000_000, "count": 3, "sum": 61.5, "min": 20.0, "max": 21.5}
+        ],
         "detectors": {"zscore": {"n": 120, "mean": 20.5, "m2": 3.25}, "ewma": {"s": 20.1}},
         "alerts": {},
         "pad": "x" * 400,
-    }  # fmt: skip
+    }
 
 
 def _disk_bytes(path: Path) -> int:
@@ -110,3 +111,24 @@ async def test_cancelled_commit_keeps_file_and_memory_in_step(tmp_path: Path) ->
         # the cancelled batch either committed whole (shielded) or not at all
         assert seqs == list(range(1, store.next_seq))
         assert len(seqs) in (1, 20_001)
+
+
+async def test_checkpoint_skips_unchanged_snapshots(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    rows = "SELECT COUNT(*) FROM checkpoint_rows"
+    async with SqliteGatewayStore(path, keep_checkpoints=10, now_ms=lambda: 1) as store:
+        await store.commit_batch([JournalEntry(0, "d", "s", 1.0, 1, 1)], [])
+        snaps: dict[str, object] = {"a": {"v": 1}, "b": {"v": 2}}
+        await store.write_checkpoint(snaps, 1)
+        assert _count(path, rows) == 2
+        await store.write_checkpoint(snaps, 1)  # the same objects: nothing to write
+        assert _count(path, rows) == 2
+        snaps = {"a": {"v": 1}, "b": {"v": 2}}  # equal new objects: compared, not written
+        await store.write_checkpoint(snaps, 1)
+        assert _count(path, rows) == 2
+        snaps = {**snaps, "b": {"v": 3}}  # one changed object: one row
+        await store.write_checkpoint(snaps, 1)
+        assert _count(path, rows) == 3
+        loaded = await store.load_checkpoint()
+        assert loaded is not None
+        assert loaded.snapshots == {"a": {"v": 1}, "b": {"v": 3}}

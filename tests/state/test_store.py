@@ -44,8 +44,11 @@ async def test_commit_assigns_consecutive_seqs_and_replays_in_order(store: Gatew
     await store.commit_batch([reading("d1", 3.0, ts=2000)], [])
     assert store.next_seq == 4
     entries = await journal(store)
-    assert [(e.seq, e.device, e.value) for e in entries] == [(1, "d1", 1.0), (2, "d2", 2.0),
-                                                             (3, "d1", 3.0)]  # fmt: skip
+    assert [(e.seq, e.device, e.value) for e in entries] == [
+        (1, "d1", 1.0),
+        (2, "d2", 2.0),
+        (3, "d1", 3.0),
+    ]
     assert entries[2].timestamp == 2000
     assert entries[2].arrival == 2005
     assert [e.seq for e in await journal(store, after=2)] == [3]
