@@ -64,6 +64,9 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_Publish = tuple[str, bytes, int]  # topic, payload, QoS
+
+
 class StartupError(Exception):
     """The gateway cannot start; the message says what the operator must fix."""
 
@@ -280,9 +283,9 @@ class Gateway:
                 self.actors.deliver([reading], entry.arrival, effects)
             replayed += 1
             if len(effects.windows) + len(effects.alerts) > 1000:
-                outbox += self._outputs(effects, entry.arrival, publish=True)
+                outbox += await self._replayed(effects, entry.arrival)
                 effects = Effects()
-        outbox += self._outputs(effects, self.clock(), publish=True)
+        outbox += await self._replayed(effects, self.clock())
         if outbox:
             # Outputs of replayed readings were committed with them; duplicates are ignored.
             await store.commit_batch([], outbox)
@@ -291,6 +294,12 @@ class Gateway:
                 "restored %d devices from checkpoint %s and replayed %d journal entries",
                 len(self.actors), checkpoint.id if checkpoint else "-", replayed,
             )
+
+    async def _replayed(self, effects: Effects, now: int) -> list[OutboxEntry]:
+        entries, publishes = self._render(effects, now)
+        # MQTT outputs are at least once: what a crash cut off before publishing goes out now.
+        self._send(publishes, bool(effects.alerts))
+        return entries
 
     async def _ensure_actor(self, store: GatewayStore, device: str, now: int) -> None:
         """Bring back a device's state written out by passivation, once per device."""
@@ -354,7 +363,6 @@ class Gateway:
         messages, self._inbox = self._inbox, []
         journal: list[JournalEntry] = []
         effects = Effects()
-        acks: list[Message] = []
         accepted: list[Reading] = []
         commands: list[Message] = []
         for message in messages:
@@ -383,16 +391,15 @@ class Gateway:
             self.actors.tick(now, effects)
             if len(effects.windows) + len(effects.alerts) > before:
                 journal.append(JournalEntry(0, "", _TICK_SENSOR, 0.0, now, now))
-        outbox = self._outputs(effects, now, publish=False)
+        outbox, publishes = self._render(effects, now)
         if journal or outbox:
             await store.commit_batch(journal, outbox)
             if outbox:
                 self._outbox_signal.notify()
         # Durable now: acknowledge to the broker, then tell the world.
-        acks.extend(messages)
         if self._mqtt is not None:
-            self._mqtt.ack(acks)
-        self._publish_effects(effects)
+            self._mqtt.ack(messages)
+        self._send(publishes, bool(effects.alerts))
         for message in commands:
             self._command(message, now)
 
@@ -434,49 +441,52 @@ class Gateway:
             else:
                 self.counters.deadletter_suppressed += 1
 
-    def _outputs(self, effects: Effects, now: int, *, publish: bool) -> list[OutboxEntry]:
-        """Outbox entries for the effects (and, for replays, publish them too)."""
-        entries: list[OutboxEntry] = []
+    def _render(self, effects: Effects, now: int) -> tuple[list[OutboxEntry], list[_Publish]]:
+        """Encode each output once: the outbox rows (when a sink drains them) and the MQTT
+        messages, which are sent only after the rows are committed."""
         self._changed_devices |= effects.changed_devices
-        if publish:
-            self._publish_effects(effects)
-        if not self._has_sinks():
-            return entries  # nobody drains the outbox: do not fill the disk
-        for sensor, result in effects.windows:
-            _, entry = window_entry(sensor, result, now)
-            entries.append(entry)
-        for alert in effects.alerts:
-            _, entry = alert_entry(alert, now)
-            entries.append(entry)
-        return entries
-
-    def _publish_effects(self, effects: Effects) -> None:
-        mqtt = self._mqtt
-        self.counters.late += len(effects.late) + effects.dropped_late
-        self.counters.dropped_late += effects.dropped_late
+        c = self.counters
+        c.late += len(effects.late) + effects.dropped_late
+        c.dropped_late += effects.dropped_late
         if effects.dropped_late:
             self.metrics.late(effects.dropped_late)
             self.metrics.dropped("late", effects.dropped_late)
-        if mqtt is None:
-            return
+        to_outbox = self._has_sinks()  # nobody drains the outbox: do not fill the disk
+        entries: list[OutboxEntry] = []
+        publishes: list[_Publish] = []
+        topics = self.topics
         for sensor, result in effects.windows:
-            payload, _ = window_entry(sensor, result, 0)
-            mqtt.publish(self.topics.windows(str(result.key), sensor), payload, qos=0)
-        self.counters.windows_out += len(effects.windows)
+            payload, entry = window_entry(sensor, result, now)
+            if to_outbox:
+                entries.append(entry)
+            publishes.append((topics.windows(str(result.key), sensor), payload, 0))
+        c.windows_out += len(effects.windows)
         if effects.windows:
             self.metrics.reading_out(len(effects.windows))
         for alert in effects.alerts:
+            payload, entry = alert_entry(alert, now)
+            if to_outbox:
+                entries.append(entry)
             acked = self._acks.get(alert["alert_id"])
             if acked is not None:
-                alert = {**alert, "acknowledged": True, "acknowledged_at": acked["at"]}
-            mqtt.publish(self.topics.alerts, orjson.dumps(alert), qos=1)
+                payload = orjson.dumps({**alert, "acknowledged": True,
+                                        "acknowledged_at": acked["at"]})
             if alert["state"] == "resolved":
                 self._acks.pop(alert["alert_id"], None)
-        self.counters.alerts_out += len(effects.alerts)
-        if effects.alerts:
-            self._publish_active_alerts()
+            publishes.append((topics.alerts, payload, 1))
+        c.alerts_out += len(effects.alerts)
         for sensor, event in effects.late:
-            mqtt.publish(self.topics.late(str(event.key), sensor), late_payload(sensor, event))
+            publishes.append((topics.late(str(event.key), sensor), late_payload(sensor, event), 0))
+        return entries, publishes
+
+    def _send(self, publishes: list[_Publish], alerts_changed: bool) -> None:
+        mqtt = self._mqtt
+        if mqtt is None:
+            return
+        for topic, payload, qos in publishes:
+            mqtt.publish(topic, payload, qos=qos)
+        if alerts_changed:
+            self._publish_active_alerts()
 
     def _publish_active_alerts(self) -> None:
         if self._mqtt is None:
