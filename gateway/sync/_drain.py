@@ -10,6 +10,7 @@ between, so live processing is never starved.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import logging
@@ -30,6 +31,10 @@ STATS_EVERY_S = 1.0
 """Outbox statistics are refreshed at most this often."""
 RATE_WINDOW_S = 10.0
 """The drain rate is averaged over this many seconds."""
+
+
+def _entry_id(entry: OutboxEntryLike) -> int:
+    return entry.id
 
 
 def wall_ms() -> int:
@@ -236,7 +241,9 @@ class DrainLoop:
         if upto <= self._acked:
             return 0
         await self._outbox.outbox_ack(self.cursor, upto)
-        done = sum(1 for e in entries if self._acked < e.id <= upto)
+        done = bisect.bisect_right(entries, upto, key=_entry_id) - bisect.bisect_right(
+            entries, self._acked, key=_entry_id
+        )
         self._acked = max(self._acked, upto)
         self.delivered += done
         self._rate.append((time.monotonic(), done))
