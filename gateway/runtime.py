@@ -158,6 +158,11 @@ class Gateway:
 
     # -- control --------------------------------------------------------------------------
 
+    @property
+    def mqtt(self) -> MqttConnection | None:
+        """The broker connection while running."""
+        return self._mqtt
+
     def stop(self) -> None:
         """Ask the gateway to stop gracefully (what SIGTERM does)."""
         self._stop.set()
@@ -234,14 +239,11 @@ class Gateway:
             except TlsSetupError as exc:
                 raise StartupError(f"mqtt.tls: {exc}") from None
         offline = orjson.dumps({"gateway_id": cfg.gateway_id, "state": "offline"})
-        qos = cfg.mqtt.qos
-        subscriptions = [(topic, qos) for topic in self.intake.subscriptions]
-        subscriptions.append((self.topics.commands, 1))
         return MqttSettings(
             host=cfg.mqtt.host,
             port=cfg.mqtt.port,
             client_id=cfg.client_id,
-            subscriptions=subscriptions,
+            subscriptions=self._subscriptions(),
             username=cfg.mqtt.username,
             password=cfg.mqtt.password_value(),
             tls=tls,
@@ -253,6 +255,10 @@ class Gateway:
             reconnect_max_s=cfg.mqtt.reconnect_max / 1000,
             name="mqtt",
         )
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        qos: int = self.config.mqtt.qos
+        return [(topic, qos) for topic in self.intake.subscriptions] + [(self.topics.commands, 1)]
 
     # -- restore --------------------------------------------------------------------------
 
@@ -752,6 +758,8 @@ class Gateway:
         self.actors = ActorSystem(self.config, self._detector_factory)
         self.actors.restore(snapshots)
         self.intake = Intake(self.config)
+        if self._mqtt is not None:
+            self._mqtt.set_subscriptions(self._subscriptions())
         log.info("configuration reloaded: %d sensors", len(self.config.sensors))
         self.notifier.ready(self._status_line())
         return True

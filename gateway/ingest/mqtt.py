@@ -104,6 +104,7 @@ class ConnectionStats:
     messages: int = 0
     last_message: float = 0.0  # time.monotonic() of the newest message (or of the connect)
     resubscribes: int = 0
+    subacks: int = 0  # subscriptions the broker has confirmed
     protocol: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -257,6 +258,7 @@ class MqttConnection:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_socket_register_write
@@ -378,6 +380,20 @@ class MqttConnection:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    def set_subscriptions(self, subscriptions: Sequence[tuple[str, int]]) -> None:
+        """Replace the subscriptions (config reload): drop the old filters, add the new."""
+        old = {topic for topic, _ in self.settings.subscriptions}
+        self.settings.subscriptions = list(subscriptions)
+        new = {topic for topic, _ in subscriptions}
+        client = self._client
+        if client is None or not self.stats.connected:
+            return  # the next connect subscribes to the new set
+        if old - new:
+            client.unsubscribe(sorted(old - new))
+        added = [(t, q) for t, q in subscriptions if t not in old]
+        if added:
+            client.subscribe(added)
+
     def resubscribe(self) -> None:
         """Renew every subscription (a stalled intake: the broker may have dropped them)."""
         if self._client is not None and self.stats.connected and self.settings.subscriptions:
@@ -392,6 +408,20 @@ class MqttConnection:
         self.stats.last_message = time.monotonic()
         if batch and self._on_messages is not None:
             self._on_messages(batch)
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused a subscription: %s (check the broker's ACL)",
+                      refused[0].getName())
+        self.stats.subacks += 1
 
     def _on_publish(
         self,
