@@ -37,6 +37,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too, as Redis Cluster needs."""
+    for _ in range(1000):
+        port = free_port()
+        if port > 55_535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise ServiceError("no free port pair for a Redis Cluster node")
+
+
 def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.02) -> None:
     """Poll ``predicate`` until it is true; raise naming ``what`` after ``timeout`` seconds."""
     assert callable(predicate)
@@ -206,7 +221,7 @@ class RedisCluster:
         self.nodes = [
             RedisServer(
                 workdir / f"node{i}",
-                None,
+                free_cluster_port(),
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "2000",

@@ -17,7 +17,7 @@ import tomli_w
 
 from tests.gateway_runner import GatewayProcess, gateway_config
 from tests.mqtt_tools import publisher
-from tests.services import Mosquitto, RedisServer, wait_for
+from tests.services import Mosquitto, RedisCluster, RedisServer, wait_for
 
 SIZE = 10_000
 STEP = 100  # ms of event time between a device's readings
@@ -51,7 +51,9 @@ def _expected_windows(readings: list[tuple[str, int, float]], base: int) -> dict
     return {k: (len(v), sum(v), min(v), max(v)) for k, v in windows.items()}
 
 
-def _config(path: Path, broker: Mosquitto, redis_server: RedisServer) -> Path:
+def _config(
+    path: Path, broker: Mosquitto, redis_url: str, cluster: bool = False, gateway_id: str = ""
+) -> Path:
     data = gateway_config(
         broker.port,
         path.parent / "state.db",
@@ -64,37 +66,39 @@ def _config(path: Path, broker: Mosquitto, redis_server: RedisServer) -> Path:
                 "detectors": [{"type": "threshold", "max": 100.0, "resolve_after": 3}],
             }
         ],
-        redis={"url": redis_server.url},
+        redis={"url": redis_url, "cluster": cluster},
     )
+    if gateway_id:
+        data["gateway_id"] = gateway_id
     path.write_text(tomli_w.dumps(data))
     return path
 
 
-def _redis_windows(client: redis.Redis) -> list[dict[str, Any]]:
-    entries = client.xrange("edge:{gw-test}:windows")
+def _redis_windows(client: Any, gw: str) -> list[dict[str, Any]]:
+    entries = client.xrange(f"edge:{{{gw}}}:windows")
     return [{k.decode(): orjson.loads(v) if k != b"device" and k != b"sensor" else v.decode()
              for k, v in fields.items()} for _, fields in entries]
 
 
-def _redis_alerts(client: redis.Redis) -> list[dict[str, str]]:
-    entries = client.xrange("edge:{gw-test}:alerts")
+def _redis_alerts(client: Any, gw: str) -> list[dict[str, str]]:
+    entries = client.xrange(f"edge:{{{gw}}}:alerts")
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 
 def _check_end_state(
-    client: redis.Redis, readings: list[tuple[str, int, float]], base: int
+    client: Any, readings: list[tuple[str, int, float]], base: int, gw: str = "gw-test"
 ) -> None:
     expected = _expected_windows(readings, base)
-    wait_for(lambda: client.xlen("edge:{gw-test}:windows") >= len(expected), 60,
+    wait_for(lambda: client.xlen(f"edge:{{{gw}}}:windows") >= len(expected), 60,
              f"{len(expected)} windows in Redis")
-    windows = _redis_windows(client)
+    windows = _redis_windows(client, gw)
     keys = Counter((w["device"], w["window_start"], w["revision"]) for w in windows)
     assert max(keys.values()) == 1, "a window result was synced twice"
     got = {(w["device"], w["window_start"]): (w["count"], w["sum"], w["min"], w["max"])
            for w in windows}
     assert got == expected
-    wait_for(lambda: client.xlen("edge:{gw-test}:alerts") >= 2 * len(SPIKES), 30, "the alerts")
-    alerts = _redis_alerts(client)
+    wait_for(lambda: client.xlen(f"edge:{{{gw}}}:alerts") >= 2 * len(SPIKES), 30, "the alerts")
+    alerts = _redis_alerts(client, gw)
     states = Counter((a["alert_id"], a["state"]) for a in alerts)
     assert max(states.values()) == 1, "an alert state change was synced twice"
     assert sorted(a["state"] for a in alerts) == ["raised"] * 2 + ["resolved"] * 2
@@ -117,7 +121,7 @@ def test_sigkill_at_random_points_changes_nothing_in_redis(
 ) -> None:
     base = _base()
     readings = _readings(base)
-    gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server),
+    gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server.url),
                              tmp_path / "gateway.log")
     rng = random.Random(20261128)
     try:
@@ -147,7 +151,7 @@ def test_broker_restart_and_redis_outage_lose_nothing(
     base = _base()
     readings = _readings(base)
     half = len(readings) // 2
-    gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server),
+    gateway = GatewayProcess(_config(tmp_path / "gw.toml", mosquitto, redis_server.url),
                              tmp_path / "gateway.log")
     try:
         gateway.start()
@@ -165,6 +169,33 @@ def test_broker_restart_and_redis_outage_lose_nothing(
         redis_server.start()
         client = redis.Redis(port=redis_server.port)
         _check_end_state(client, readings, base)
+        assert gateway.terminate() == 0
+    finally:
+        gateway.ensure_stopped()
+
+
+def test_sigkill_against_a_redis_cluster_changes_nothing(
+    mosquitto: Mosquitto, redis_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    """The same guarantee when the central store is a 3-node Redis Cluster."""
+    base = _base()
+    readings = _readings(base)
+    gw = f"gw-cluster-{random.randrange(10**9)}"
+    config = _config(tmp_path / "gw.toml", mosquitto, redis_cluster.url, True, gw)
+    gateway = GatewayProcess(config, tmp_path / "gateway.log")
+    try:
+        gateway.start()
+        gateway.wait_log("ready")
+        sender = _publish_all(mosquitto, readings)
+        sender.join(0.3)
+        gateway.kill()
+        mark = len(gateway.log())
+        gateway.start()
+        gateway.wait_log("ready", after=mark)
+        sender.join(120)
+        client = redis.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port)
+        _check_end_state(client, readings, base, gw)
+        client.close()
         assert gateway.terminate() == 0
     finally:
         gateway.ensure_stopped()
