@@ -1,27 +1,41 @@
 """The ``auto`` score: several online statistics combined into one anomaly score in [0, 1].
 
-Design (see ``docs/detection.md``):
+Design (details and NAB figures in ``docs/detection.md``):
 
-1. **Raw surprise per reading**, the largest of
-   - a *spike* score: distance of the value from a slow exponentially weighted mean, in slow
-     standard deviations;
-   - a *level shift* score: distance of a fast EW mean from the slow mean, in slow standard
-     deviations (catches shifts smaller than a spike that persist);
-   - a *novelty* score: ``-log`` probability of the value's bin in a decayed histogram of the
-     values seen so far (catches values in ranges the signal never visits, whatever its shape:
-     square waves, daily cycles, multi-modal signals);
-   each computed *before* the value is learnt.
-2. **Self-normalisation** (as HTM's "anomaly likelihood"): the raw surprise is compared with its
-   own long-run distribution (EW mean and variance); a short average of it that is far in the
-   tail gives ``score = -log10(tail probability) / 10`` (1.0 = one in 10^10). So one threshold
-   suits every signal: noisy signals raise their own bar.
+1. **Surprise components per reading**, each computed *before* the value is learnt:
+
+   - ``spike``: distance of the value from a slow exponentially weighted (EW) mean, in slow
+     EW standard deviations;
+   - ``shift``: distance of a fast EW mean from the slow mean, in slow standard deviations
+     (a level shift smaller than a spike, that persists);
+   - ``jump``: the step from the previous value, in units of the usual step (the slow EW mean
+     absolute step plus ``slot_step`` times the usual step at this time of day), so a break in
+     a smooth signal counts but a daily ramp does not;
+   - ``novelty``: ``-log`` probability of the value's bin in a decayed histogram of the values
+     seen so far (a value in a range the signal does not visit, whatever its shape: square
+     waves, multi-modal signals);
+   - ``season``: distance of the value from the EW mean of its time-of-day slot (48 slots of
+     30 minutes, by event time), in that slot's EW standard deviations (a value normal for the
+     day but not for the hour: a missing daily peak, a flat stretch in a cycle).
+
+   Components are log-compressed (``log1p``) so one huge value cannot dominate the statistics.
+   The value statistics are updated winsorised (at ``clip_value`` standard deviations), so an
+   anomaly does not teach the detector that the next one is normal.
+2. **Self-normalisation** (as HTM's "anomaly likelihood"): each component is smoothed by a short
+   EW average and compared with the long-run EW mean and variance of that average. The largest
+   standardised excess ``z`` over the components gives ``score = -log10(P(Z > z)) / 10``,
+   capped at 1 (1.0 = a one-in-10^10 event). One threshold suits every signal: noisy signals
+   raise their own bar. A component counts only while it is above its own recent peak
+   (decaying), so a surprise that keeps recurring stops counting.
 3. **One detection per region**: once the score reaches ``threshold``, later scores are capped
-   just below it for ``suppress`` readings unless they grow by a margin, so a long anomaly gives
-   one alert, not hundreds.
+   just below it until ``suppress`` readings pass without any score at or above it, so a long
+   anomaly yields one detection rather than hundreds. ``last`` (the score before this cap) is
+   what alerts use, so an alert stays raised while the condition lasts.
 4. **Probation**: the first ``probation`` readings only learn (score 0).
 
-Everything is O(1) per reading (the histogram has a fixed number of bins) and the state is a
-fixed-size JSON-serialisable dict.
+Everything is O(1) per reading (fixed numbers of bins, slots and components; the histogram
+decays lazily through a gain) and the state is a fixed-size JSON-serialisable dict (about 250
+numbers).
 """
 
 from __future__ import annotations
@@ -30,18 +44,27 @@ import math
 from typing import Any
 
 _SQRT2 = math.sqrt(2.0)
+_N_COMPONENTS = 5
+_RESCALE = 1e100
+_TINY = 1e-9
 
-# Tuned on the NAB dev split only (bench/nab.py); see docs/detection.md.
-DEFAULT_PARAMS: dict[str, float] = {
-    "slow_alpha": 0.002,  # slow EW mean/variance of the value (~500 readings)
+PARAMS: dict[str, float] = {
+    "slow_alpha": 0.002,  # slow EW mean/variance of the value and of its steps (~500 readings)
     "fast_alpha": 0.2,  # fast EW mean (level shifts)
-    "shift_weight": 1.5,  # weight of the level-shift score against the spike score
-    "novelty_weight": 1.0,  # weight of the histogram novelty score
+    "clip_value": 3.0,  # winsorise value-statistic updates at this many standard deviations
     "bins": 40,  # histogram bins over the running range
     "hist_decay": 0.999,  # histogram decay per reading
-    "raw_alpha": 0.001,  # long-run EW stats of the raw surprise
-    "avg_alpha": 0.3,  # short EW average of the raw surprise
+    "slot_ms": 1_800_000,  # time-of-day slot of the seasonal component (30 min)
+    "slots": 48,  # slots per cycle (48 x 30 min = one day)
+    "slot_alpha": 0.1,  # EW weight of a slot's statistics
+    "slot_step": 5.0,  # weight of the slot's usual step in the jump component's scale
+    "avg_alpha": 0.3,  # short EW average of each component
+    "norm_alpha": 0.001,  # long-run EW mean/variance of each averaged component
+    "warm": 30,  # readings before the components' statistics start to be learnt
+    "peak_decay": 0.999,  # per-reading decay (towards the mean) of a component's recent peak
+    "scale": 10.0,  # score = -log10(tail probability) / scale
 }
+"""The internal constants, tuned once on the NAB dev split (``bench/nab.py``)."""
 
 
 def _tail(z: float) -> float:
@@ -52,103 +75,156 @@ def _tail(z: float) -> float:
 class AutoScorer:
     """The state and update rule of the ``auto`` score (see the module docstring)."""
 
-    __slots__ = (
-        "_p",
-        "det_at",
-        "det_score",
+    _FIELDS = (
+        "n",
+        "prev",
+        "slow",
+        "slow_var",
+        "step",
         "fast",
+        "lo",
         "hi",
         "hist",
         "hist_total",
+        "hist_gain",
+        "slot_n",
+        "slot_mean",
+        "slot_var",
+        "slot_step",
+        "avg",
+        "norm_mean",
+        "norm_var",
+        "peak",
+        "det_at",
         "last",
-        "lo",
-        "n",
-        "probation",
-        "raw_avg",
-        "raw_mean",
-        "raw_var",
-        "slow",
-        "slow_var",
-        "suppress",
-        "threshold",
     )
+    _INTS = frozenset({"n", "det_at"})
 
-    def __init__(
-        self,
-        threshold: float,
-        probation: int,
-        suppress: int,
-        params: dict[str, float] | None = None,
-    ) -> None:
-        self._p = {**DEFAULT_PARAMS, **(params or {})}
+    def __init__(self, threshold: float, probation: int, suppress: int) -> None:
+        p = PARAMS
         self.threshold = threshold
         self.probation = probation
         self.suppress = suppress
         self.n = 0
+        self.prev = 0.0
         self.slow = 0.0
         self.slow_var = 0.0
+        self.step = 0.0
         self.fast = 0.0
         self.lo = 0.0
         self.hi = 0.0
-        self.hist: list[float] = [0.0] * int(self._p["bins"])
+        self.hist = [0.0] * int(p["bins"])
         self.hist_total = 0.0
-        self.raw_mean = 0.0
-        self.raw_var = 0.0
-        self.raw_avg = 0.0
+        self.hist_gain = 1.0
+        slots = int(p["slots"])
+        self.slot = 0
+        self.slot_n = [0.0] * slots
+        self.slot_mean = [0.0] * slots
+        self.slot_var = [0.0] * slots
+        self.slot_step = [0.0] * slots
+        self.avg = [0.0] * _N_COMPONENTS
+        self.norm_mean = [0.0] * _N_COMPONENTS
+        self.norm_var = [0.0] * _N_COMPONENTS
+        self.peak = [0.0] * _N_COMPONENTS
         self.det_at = -(10**12)
-        self.det_score = 0.0
         self.last = 0.0
         """The latest score before suppression (what ``anomalous`` is judged on)."""
 
     # -- the update ---------------------------------------------------------------------------
 
-    def update(self, x: float) -> float:
-        """Learn ``x`` and return the (post-processed) anomaly score in [0, 1]."""
-        p = self._p
+    def update(self, x: float, t: int) -> float:
+        """Learn ``x`` (event time ``t``, epoch ms) and return the anomaly score in [0, 1]."""
+        p = PARAMS
         self.n += 1
-        n = self.n
-        if n == 1:
-            self.slow = self.fast = self.lo = self.hi = x
+        self.slot = int(t // p["slot_ms"]) % int(p["slots"])
+        if self.n == 1:
+            self.slow = self.fast = self.lo = self.hi = self.prev = x
             self._hist_add(x)
+            self._seasonal(x)
             return 0.0
-        raw = self._raw(x, p)
-        self._learn(x, p)
-        # self-normalise the raw surprise against its own history
-        a_raw = max(1.0 / (n - 1), p["raw_alpha"])
-        avg = self.raw_avg + p["avg_alpha"] * (raw - self.raw_avg)
-        self.raw_avg = avg
-        sd = math.sqrt(self.raw_var)
-        if n > 10 and sd > 0.0:
-            z = (avg - self.raw_mean) / sd
-            tail = _tail(z)
-            score = min(1.0, -math.log10(tail) / 10.0) if tail > 1e-300 else 1.0
-        else:
-            score = 0.0
-        d = raw - self.raw_mean
-        self.raw_mean += a_raw * d
-        self.raw_var = (1.0 - a_raw) * (self.raw_var + a_raw * d * d)
-        if n <= self.probation:
+        z = self._excess(self._components(x))
+        self._learn(x)
+        if self.n <= self.probation or z <= 0.0:
             self.last = 0.0
             return 0.0
+        tail = _tail(z)
+        score = min(1.0, -math.log10(tail) / p["scale"]) if tail > 1e-300 else 1.0
         self.last = score
         return self._post(score)
 
-    def _raw(self, x: float, p: dict[str, float]) -> float:
-        sd = math.sqrt(self.slow_var)
-        scale = sd + 1e-9 * (abs(self.slow) + 1.0)
-        spike = abs(x - self.slow) / scale
+    def _components(self, x: float) -> list[float]:
+        p = PARAMS
+        centre = abs(self.slow) + 1.0
+        scale = math.sqrt(self.slow_var) + _TINY * centre
         fast = self.fast + p["fast_alpha"] * (x - self.fast)
-        shift = p["shift_weight"] * abs(fast - self.slow) / scale
-        novelty = p["novelty_weight"] * self._novelty(x)
-        return math.log1p(min(max(spike, shift, novelty), 1e9))
+        step_scale = self.step + p["slot_step"] * self.slot_step[self.slot] + _TINY * centre
+        spike = math.log1p(min(abs(x - self.slow) / scale, 1e12))
+        shift = math.log1p(min(abs(fast - self.slow) / scale, 1e12))
+        jump = math.log1p(min(abs(x - self.prev) / step_scale, 1e12))
+        novelty = self._novelty(x)
+        season = self._seasonal(x)  # learns the slot too (after the jump used its step)
+        return [spike, shift, jump, novelty, season]
 
-    def _learn(self, x: float, p: dict[str, float]) -> None:
+    def _excess(self, comps: list[float]) -> float:
+        """Largest standardised excess of the averaged components; learns their statistics."""
+        p = PARAMS
+        a_avg = p["avg_alpha"]
+        warm = int(p["warm"])
+        if self.n <= warm:
+            for i, c in enumerate(comps):
+                self.avg[i] += a_avg * (c - self.avg[i])
+            return 0.0
+        a = max(1.0 / (self.n - warm), p["norm_alpha"])
+        best = 0.0
+        for i, c in enumerate(comps):
+            avg = self.avg[i] + a_avg * (c - self.avg[i])
+            self.avg[i] = avg
+            mean, var = self.norm_mean[i], self.norm_var[i]
+            peak = mean + (self.peak[i] - mean) * p["peak_decay"]
+            self.peak[i] = max(peak, avg)
+            if self.n > warm + 10 and var > 0.0 and avg >= peak:
+                best = max(best, (avg - mean) / math.sqrt(var))
+            d = avg - mean
+            self.norm_mean[i] = mean + a * d
+            self.norm_var[i] = (1.0 - a) * (var + a * d * d)
+        return best
+
+    def _learn(self, x: float) -> None:
+        p = PARAMS
         a = max(1.0 / self.n, p["slow_alpha"])
         d = x - self.slow
+        if self.n > p["warm"]:
+            lim = p["clip_value"] * math.sqrt(self.slow_var)
+            d = max(-lim, min(lim, d))
         self.slow += a * d
         self.slow_var = (1.0 - a) * (self.slow_var + a * d * d)
+        self.step += a * (abs(x - self.prev) - self.step)
+        self.prev = x
         self.fast += p["fast_alpha"] * (x - self.fast)
         self._hist_add(x)
+
+    # -- time of day ----------------------------------------------------------------------------
+
+    def _seasonal(self, x: float) -> float:
+        """Distance of ``x`` from its slot's EW mean in the slot's EW stds; learns the slot."""
+        p = PARAMS
+        k = self.slot
+        n, mean, var = self.slot_n[k], self.slot_mean[k], self.slot_var[k]
+        sd = math.sqrt(var) + 0.1 * math.sqrt(self.slow_var)
+        c = 0.0
+        if n >= 3:
+            c = math.log1p(min(abs(x - mean) / (sd + _TINY * (abs(mean) + 1.0)), 1e12))
+        n += 1.0
+        a = max(1.0 / n, p["slot_alpha"])
+        d = x - mean
+        if n > 3:
+            lim = p["clip_value"] * sd
+            d = max(-lim, min(lim, d))
+        self.slot_n[k] = n
+        self.slot_mean[k] = mean + a * d
+        self.slot_var[k] = (1.0 - a) * (var + a * d * d)
+        self.slot_step[k] += a * (abs(x - self.prev) - self.slot_step[k])
+        return c
 
     # -- histogram novelty ----------------------------------------------------------------------
 
@@ -161,25 +237,23 @@ class AutoScorer:
 
     def _novelty(self, x: float) -> float:
         bins = len(self.hist)
-        if self.hist_total <= 0.0:
+        total = self.hist_total / self.hist_gain
+        if total <= 0.0:
             return 0.0
-        if x < self.lo or x > self.hi:
-            count = 0.0
-        else:
-            count = self.hist[self._bin(x)]
-        prob = (count + 0.5) / (self.hist_total + 0.5 * bins)
-        return -math.log(prob) - math.log(bins)
+        count = 0.0 if x < self.lo or x > self.hi else self.hist[self._bin(x)] / self.hist_gain
+        return -math.log((count + 0.5) / (total + 0.5 * bins)) - math.log(bins)
 
     def _hist_add(self, x: float) -> None:
-        decay = self._p["hist_decay"]
+        """Add ``x`` with weight 1 after decaying every count (lazily, through a gain)."""
         if x < self.lo or x > self.hi:
             self._rebin(min(x, self.lo), max(x, self.hi))
-        hist = self.hist
-        # lazy decay: scale the total and bins (O(bins), bins is a small constant)
-        for i in range(len(hist)):
-            hist[i] *= decay
-        hist[self._bin(x)] += 1.0
-        self.hist_total = self.hist_total * decay + 1.0
+        self.hist_gain /= PARAMS["hist_decay"]
+        self.hist[self._bin(x)] += self.hist_gain
+        self.hist_total += self.hist_gain
+        if self.hist_gain > _RESCALE:
+            self.hist = [c / self.hist_gain for c in self.hist]
+            self.hist_total /= self.hist_gain
+            self.hist_gain = 1.0
 
     def _rebin(self, lo: float, hi: float) -> None:
         """Stretch the histogram range to ``[lo, hi]``, moving old counts to their new bins."""
@@ -195,52 +269,33 @@ class AutoScorer:
         self.hist = new
         self.lo, self.hi = lo, hi
 
-    # -- post-processing ------------------------------------------------------------------------
+    # -- one detection per region ---------------------------------------------------------------
 
     def _post(self, score: float) -> float:
         thr = self.threshold
         if score < thr:
             return score
-        if self.n - self.det_at > self.suppress:
-            self.det_at = self.n
-            self.det_score = score
-            return score
-        return min(score, thr * 0.999)
+        quiet = self.n - self.det_at > self.suppress
+        self.det_at = self.n  # every crossing extends the quiet period still needed
+        return score if quiet else min(score, thr * 0.999)
 
     # -- state ------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """The state as a JSON-serialisable dict."""
-        return {
-            "n": self.n,
-            "slow": self.slow,
-            "slow_var": self.slow_var,
-            "fast": self.fast,
-            "lo": self.lo,
-            "hi": self.hi,
-            "hist": list(self.hist),
-            "hist_total": self.hist_total,
-            "raw_mean": self.raw_mean,
-            "raw_var": self.raw_var,
-            "raw_avg": self.raw_avg,
-            "det_at": self.det_at,
-            "det_score": self.det_score,
-            "last": self.last,
-        }
+        snap: dict[str, Any] = {}
+        for name in self._FIELDS:
+            value = getattr(self, name)
+            snap[name] = list(value) if isinstance(value, list) else value
+        return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
         """Load a state produced by :meth:`snapshot`."""
-        self.n = int(snap["n"])
-        self.slow = float(snap["slow"])
-        self.slow_var = float(snap["slow_var"])
-        self.fast = float(snap["fast"])
-        self.lo = float(snap["lo"])
-        self.hi = float(snap["hi"])
-        self.hist = [float(v) for v in snap["hist"]]
-        self.hist_total = float(snap["hist_total"])
-        self.raw_mean = float(snap["raw_mean"])
-        self.raw_var = float(snap["raw_var"])
-        self.raw_avg = float(snap["raw_avg"])
-        self.det_at = int(snap["det_at"])
-        self.det_score = float(snap["det_score"])
-        self.last = float(snap["last"])
+        for name in self._FIELDS:
+            value = snap[name]
+            if isinstance(value, list):
+                setattr(self, name, [float(v) for v in value])
+            elif name in self._INTS:
+                setattr(self, name, int(value))
+            else:
+                setattr(self, name, float(value))

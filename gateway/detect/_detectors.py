@@ -370,13 +370,13 @@ class Auto(Detector):
 
     config: AutoConfig
 
-    def __init__(self, config: AutoConfig, params: dict[str, float] | None = None) -> None:
+    def __init__(self, config: AutoConfig) -> None:
         super().__init__(config)
-        self.scorer = AutoScorer(config.threshold, config.probation, config.suppress, params)
+        self.scorer = AutoScorer(config.threshold, config.probation, config.suppress)
 
     def update(self, value: float, t: int) -> Finding:
         """Score ``value``; anomalous while the unsuppressed score is at or above threshold."""
-        score = self.scorer.update(value)
+        score = self.scorer.update(value, t)
         self.alarm = self.scorer.last >= self.config.threshold
         return self._finding(score, value, t)
 

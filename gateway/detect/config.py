@@ -230,20 +230,25 @@ class MissingConfig(_DetectorBase):
 
 
 class AutoConfig(_DetectorBase):
-    """The untuned default: several detectors combined into one anomaly score in [0, 1]."""
+    """The untuned default: several detectors combined into one anomaly score in [0, 1].
+
+    The defaults are the configuration measured on the Numenta Anomaly Benchmark
+    (``docs/detection.md``); they suit signals sampled every few seconds to every hour.
+    """
 
     type: Literal["auto"]
     """Discriminator."""
 
-    threshold: float = Field(default=0.5, gt=0, le=1)
+    threshold: float = Field(default=0.45, gt=0, le=1)
     """The combined score at or above which the sensor is anomalous (raises an alert)."""
 
     probation: int = Field(default=150, ge=10)
     """Warm-up inputs during which the score stays 0 while the statistics settle."""
 
-    suppress: int = Field(default=300, ge=0)
-    """After a detection, further detections are muted for this many inputs unless the
-    score grows stronger (one alert per anomalous region, not one per reading)."""
+    suppress: int = Field(default=150, ge=0)
+    """After a detection, the reported score is capped just below ``threshold`` until this
+    many inputs pass with no score at or above it: one detection per anomalous region. Alerts
+    are unaffected (they follow the uncapped score, with ``resolve_after``)."""
 
 
 DetectorConfig = Annotated[

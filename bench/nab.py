@@ -1,0 +1,153 @@
+"""Numenta Anomaly Benchmark: run a sensor's detectors over the NAB corpus and score them.
+
+    python bench/nab.py                      # auto (defaults) over all files, score dev + holdout
+    python bench/nab.py --config gw.toml --sensor nab   # the same through `edge-gateway detect`
+    python bench/nab.py --results /tmp/nab --splits dev   # dev files only (the tuning loop)
+
+Each data file ``data/<cat>/<name>.csv`` gives ``RESULTS/<cat>/<name>.csv`` with the columns
+``timestamp,value,anomaly_score`` (one row per input row, timestamps echoed), the layout
+``nab_score.py`` reads. The anomaly score of a row is the sensor's combined score
+(``SensorDetectors.score``) right after that reading: the same code path the device actor runs.
+
+Then the scorer (standard profile) reports:
+
+- dev:      ``nab_score.py RESULTS --files dev``                  (threshold swept on dev)
+- holdout:  ``nab_score.py RESULTS --files holdout --tune-on dev`` (the honest figure)
+
+Files are processed in parallel (``--jobs``, default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from multiprocessing import Pool
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from gateway.detect import DetectorList, build_detectors
+
+NAB_ROOT = Path(os.environ.get("NAB_ROOT", "/work/shared/nab"))
+SCORER = Path(os.environ.get("NAB_SCORER", "/work/shared/tools/nab_score.py"))
+DEFAULT_DETECTORS: list[dict[str, object]] = [{"type": "auto"}]
+
+
+def parse_timestamp(text: str) -> int:
+    """NAB's ``2014-02-14 14:30:00`` (naive = UTC), or epoch seconds/ms, as epoch ms."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        stamp = datetime.fromisoformat(text)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        return round(stamp.timestamp() * 1000)
+    return round(number if number > 1e11 else number * 1000)
+
+
+# --- the swappable seam -------------------------------------------------------------------------
+# `detect_in_process` drives `build_detectors(...).on_reading` directly, exactly what the device
+# actor does per reading. `detect_with_cli` runs `edge-gateway detect` instead (the CLI builds
+# the same detectors from a gateway config); `--config/--sensor` select it.
+
+
+def detect_in_process(src: Path, dst: Path, detectors: list[dict[str, object]]) -> None:
+    """Write ``dst`` = ``timestamp,value,anomaly_score`` for every row of ``src``."""
+    configs = TypeAdapter(DetectorList).validate_python(detectors)
+    dets = build_detectors(configs)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with src.open(newline="") as fin, dst.open("w", newline="") as fout:
+        reader = csv.reader(fin)
+        next(reader)
+        writer = csv.writer(fout)
+        writer.writerow(["timestamp", "value", "anomaly_score"])
+        for stamp, raw in reader:
+            value = float(raw)
+            dets.on_reading(value, parse_timestamp(stamp))
+            writer.writerow([stamp, raw, f"{dets.score:.6f}"])
+
+
+def detect_with_cli(src: Path, dst: Path, config: Path, sensor: str) -> None:
+    """The same through ``edge-gateway detect IN -c CONFIG --sensor NAME -o OUT``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    exe = Path(sys.executable).with_name("edge-gateway")
+    cmd = [str(exe), "detect", str(src), "-c", str(config), "--sensor", sensor, "-o", str(dst)]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _run_one(job: tuple[str, str, str, str | None, str | None]) -> str:
+    name, results, detectors, config, sensor = job
+    src = NAB_ROOT / "data" / name
+    dst = Path(results) / name
+    if config is not None and sensor is not None:
+        detect_with_cli(src, dst, Path(config), sensor)
+    else:
+        detect_in_process(src, dst, json.loads(detectors))
+    return name
+
+
+def score(results: Path, files: str, tune_on: str | None) -> str:
+    """Run the scorer (standard profile); return its summary line."""
+    cmd = [sys.executable, str(SCORER), str(results), "--files", files, "--profile", "standard"]
+    cmd += ["--per-file", "none"]
+    if tune_on:
+        cmd += ["--tune-on", tune_on]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith("standard")]
+    return lines[0] if lines else out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the dev and holdout scores."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("build/nab-results"))
+    parser.add_argument(
+        "--splits",
+        choices=["all", "dev"],
+        default="all",
+        help="all = run every file, score dev and holdout (tuned on dev)",
+    )
+    parser.add_argument(
+        "--detectors",
+        default=json.dumps(DEFAULT_DETECTORS),
+        help="JSON list of [[sensors.detectors]] entries (default: auto)",
+    )
+    parser.add_argument("--config", help="gateway TOML: run `edge-gateway detect` instead")
+    parser.add_argument("--sensor", help="sensor name in --config")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    splits = json.loads((NAB_ROOT / "splits.json").read_text())
+    names = splits["dev"] + splits["holdout"] if args.splits == "all" else splits[args.splits]
+    jobs = [(n, str(args.results), args.detectors, args.config, args.sensor) for n in names]
+    started = time.perf_counter()
+    with Pool(args.jobs) as pool:
+        pool.map(_run_one, jobs)
+    elapsed = time.perf_counter() - started
+    rows = sum(1 for n in names for _ in (NAB_ROOT / "data" / n).open()) - len(names)
+    print(
+        f"{len(names)} files, {rows} rows in {elapsed:.1f} s "
+        f"({rows / elapsed:,.0f} rows/s with {args.jobs} processes)"
+    )
+    print(
+        "profile                score        raw    null perfect            threshold    "
+        "TP   FN     FP  threshold source"
+    )
+    print(score(args.results, "dev", None))
+    if args.splits == "all":
+        print(score(args.results, "holdout", "dev"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
