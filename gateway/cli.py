@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("status", "print the gateway's health; exit 1 when it is offline")
     config_arg(p)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the status")
+    p.add_argument("--json", action="store_true", help="print the whole status message as JSON")
     p.set_defaults(handler=_status)
 
     p = command("detect", "run a sensor's configured detectors offline over a CSV file")
@@ -201,6 +202,11 @@ def _status(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     state = status.get("state", "unknown")
+    if args.json:
+        import orjson
+
+        print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
+        return EXIT_OK if state == "online" else EXIT_FAILURE
     readings = status.get("readings", {})
     devices = status.get("devices", {})
     print(
