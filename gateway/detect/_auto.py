@@ -157,7 +157,9 @@ class AutoScorer:
         centre = abs(self.slow) + 1.0
         scale = math.sqrt(self.slow_var) + _TINY * centre
         fast = self.fast + p["fast_alpha"] * (x - self.fast)
-        step_scale = self.step + p["slot_step"] * self.slot_step[self.slot] + _TINY * centre
+        k = self.slot
+        usual = self.slot_step[k] if self.slot_n[k] >= 3 else self.step  # a new slot: global
+        step_scale = self.step + p["slot_step"] * usual + _TINY * centre
         spike = math.log1p(min(abs(x - self.slow) / scale, 1e12))
         shift = math.log1p(min(abs(fast - self.slow) / scale, 1e12))
         jump = math.log1p(min(abs(x - self.prev) / step_scale, 1e12))

@@ -136,10 +136,10 @@ class ZScore(Detector):
         return finding
 
     def _state(self) -> dict[str, Any]:
-        return {"values": list(self.stats.values)}
+        return {"stats": self.stats.state()}
 
     def _load(self, snap: dict[str, Any]) -> None:
-        self.stats = RollingMeanVar(self.config.window, [float(v) for v in snap["values"]])
+        self.stats = RollingMeanVar.from_state(self.config.window, snap["stats"])
 
 
 class Mad(Detector):
@@ -234,8 +234,8 @@ class Cusum(Detector):
         """Accumulate standardised deviations beyond the slack ``k``; raise at ``threshold``."""
         c = self.config
         self.n += 1
-        learning = self.n <= c.min_samples
-        if learning:  # Welford over the warm-up, for the target and sigma not given
+        known = c.target is not None and c.sigma is not None
+        if not known and self.n <= c.min_samples:  # learn target/sigma (Welford) over warm-up
             d = value - self.mean
             self.mean += d / self.n
             self.m2 += d * (value - self.mean)

@@ -13,13 +13,26 @@ class RollingMeanVar:
 
     __slots__ = ("_m2", "_mean", "size", "values")
 
-    def __init__(self, size: int, values: list[float] | None = None) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
         self.values: deque[float] = deque()
         self._mean = 0.0
         self._m2 = 0.0
-        for v in values or []:
-            self.push(v)
+
+    def state(self) -> dict[str, object]:
+        """The exact state, JSON-serialisable (re-adding the values would round differently)."""
+        return {"values": list(self.values), "mean": self._mean, "m2": self._m2}
+
+    @classmethod
+    def from_state(cls, size: int, state: dict[str, object]) -> RollingMeanVar:
+        """The inverse of :meth:`state`."""
+        stats = cls(size)
+        values = state["values"]
+        assert isinstance(values, list)
+        stats.values = deque(float(v) for v in values)
+        stats._mean = float(state["mean"])  # type: ignore[arg-type]
+        stats._m2 = float(state["m2"])  # type: ignore[arg-type]
+        return stats
 
     def __len__(self) -> int:
         return len(self.values)
