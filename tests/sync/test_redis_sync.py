@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from gateway.config import RedisConfig, SyncConfig
-from gateway.state import SqliteGatewayStore
+from gateway.state import OutboxEntry, OutboxStats, SqliteGatewayStore, StateUnavailable
 from gateway.state.redis_connect import AnyRedis
 from gateway.sync import REDIS_CURSOR, OutboxSignal, RedisSync, redis_status_unconfigured
 from tests.services import RedisServer
@@ -179,3 +179,45 @@ async def test_not_reentrant(
     with pytest.raises(RuntimeError, match="not reusable"):
         async with sync:
             pass
+
+
+class AckFailsFirst:
+    """The real store, except that its first acknowledgements fail: what Redis sees is the
+    same as a crash between applying a batch and acknowledging it (the batch comes again)."""
+
+    def __init__(self, store: SqliteGatewayStore, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def register_cursor(self, name: str) -> None:
+        self._store.register_cursor(name)
+
+    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
+        return await self._store.outbox_read(cursor, limit)
+
+    async def outbox_ack(self, cursor: str, upto_id: int) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StateUnavailable("state file busy (test)")
+        await self._store.outbox_ack(cursor, upto_id)
+
+    async def outbox_stats(self) -> OutboxStats:
+        return await self._store.outbox_stats()
+
+
+async def test_applied_but_not_acknowledged_is_resent_and_skipped(
+    outbox: SqliteGatewayStore, redis_cfg: RedisConfig, sync_cfg: SyncConfig, client: AnyRedis
+) -> None:
+    expected = [(f"d{i % 3}", i * 1000) for i in range(3_000)]
+    await outbox.commit_batch([], [window(d, s) for d, s in expected])
+    await outbox.commit_batch([], [alert("d1", n) for n in range(30)])
+    flaky = AckFailsFirst(outbox, failures=3)
+    sync = RedisSync(flaky, gateway_id=GW, redis=redis_cfg, sync=sync_cfg, signal=OutboxSignal())
+    async with asyncio.TaskGroup() as tg, sync:
+        sync.start(tg)
+        await wait_until(drained(outbox, 3_030), within=20, what="the drain")
+        status = sync.status()
+    assert flaky.failures == 0
+    assert status["skipped"] > 0  # resent entries Redis already had
+    assert await stream_starts(client) == expected
+    assert await client.xlen(ALERTS) == 30
