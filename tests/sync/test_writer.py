@@ -180,3 +180,24 @@ async def test_new_outbox_epoch_starts_a_new_high_water_mark(
     # A replaced state file: ids start at 1 again.
     result = await writer(client, "file-2").apply([replace(window("d1", 900_000), id=1)])
     assert result.applied == 1
+
+
+async def test_late_readings_odd_payloads_and_the_windows_cap(client: AnyRedis) -> None:
+    late = Entry(0, "late", "l|1", orjson.dumps({"device": "d1", "sensor": "t", "value": 1}), 5)
+    odd = [
+        Entry(0, "window", "w|bad", b"not json", 5),
+        Entry(0, "window", "w|list", b"[1, 2]", 5),
+        Entry(0, "device", "d|nodevice", b'{"ts": 5}', 5),
+    ]
+    entries = [late, *odd, *(window("d2", i * 1000) for i in range(3_000))]
+    rows = [replace(e, id=i + 1) for i, e in enumerate(entries)]
+    w = RedisWriter(client, GW, target="test", windows_maxlen=100)
+    result = await w.apply(rows)
+    # Odd payloads are passed over (they still move the mark), never block the outbox.
+    assert result.high_water == rows[-1].id
+    assert (result.applied, result.skipped) == (3_001, 3)
+    device = await client.hgetall(f"edge:{{{GW}}}:device:d1")
+    assert device[b"late"] == b"1"
+    assert orjson.loads(device[b"late:t"])["value"] == 1
+    # MAXLEN ~ 100: trimmed in whole macro nodes, so about 100, never thousands.
+    assert 100 <= await client.xlen(f"edge:{{{GW}}}:windows") < 300
