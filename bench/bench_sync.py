@@ -64,9 +64,23 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 15
@@ -91,22 +105,38 @@ def make_entries(n: int) -> list[OutboxEntry]:
         if i % 100 == 99:
             obj: dict[str, object] = {
                 "alert_id": f"{GW}:{device}:temperature:threshold:{ts}",
-                "gateway_id": GW, "device": device, "sensor": "temperature",
-                "detector": "threshold", "severity": "critical", "state": "raised",
-                "value": 91.5, "score": 1.0, "event_time": ts, "raised_at": ts + 5,
+                "gateway_id": GW,
+                "device": device,
+                "sensor": "temperature",
+                "detector": "threshold",
+                "severity": "critical",
+                "state": "raised",
+                "value": 91.5,
+                "score": 1.0,
+                "event_time": ts,
+                "raised_at": ts + 5,
             }
             kind = "alert"
         elif i % 25 == 0:
             obj = {
-                "device": device, "ts": ts, "active_alerts": 0,
+                "device": device,
+                "ts": ts,
+                "active_alerts": 0,
                 "sensors": {"temperature": {"value": 21.5, "event_time": ts, "last_seen": ts}},
             }
             kind = "device"
         else:
             obj = {
-                "device": device, "sensor": "temperature", "window_start": ts,
-                "window_end": ts + 10_000, "count": 100, "sum": 2150.0, "mean": 21.5,
-                "min": 20.1, "max": 22.9, "revision": 0,
+                "device": device,
+                "sensor": "temperature",
+                "window_start": ts,
+                "window_end": ts + 10_000,
+                "count": 100,
+                "sum": 2150.0,
+                "mean": 21.5,
+                "min": 20.1,
+                "max": 22.9,
+                "revision": 0,
             }
             kind = "window"
         out.append(OutboxEntry(i + 1, kind, f"{kind}|{i}", orjson.dumps(obj), ts))  # type: ignore[arg-type]
@@ -248,14 +278,27 @@ def main() -> None:
 
             cases = run_rounds(
                 [
-                    Case("bare XADD pipeline (async)", lambda: bare_async(port, fields, batch),
-                         len(fields), lambda: flush(port)),
-                    Case("bare XADD pipeline (sync)", sync_ceiling, len(fields),
-                         lambda: flush(port)),
-                    Case("RedisWriter.apply", lambda: writer_apply(port, entries, batch, maxlen),
-                         n, lambda: flush(port)),
-                    Case("RedisSync drain (SQLite)", lambda: drain(port, copy, batch, maxlen),
-                         n, fresh_copy),
+                    Case(
+                        "bare XADD pipeline (async)",
+                        lambda: bare_async(port, fields, batch),
+                        len(fields),
+                        lambda: flush(port),
+                    ),
+                    Case(
+                        "bare XADD pipeline (sync)", sync_ceiling, len(fields), lambda: flush(port)
+                    ),
+                    Case(
+                        "RedisWriter.apply",
+                        lambda: writer_apply(port, entries, batch, maxlen),
+                        n,
+                        lambda: flush(port),
+                    ),
+                    Case(
+                        "RedisSync drain (SQLite)",
+                        lambda: drain(port, copy, batch, maxlen),
+                        n,
+                        fresh_copy,
+                    ),
                 ],
                 args.repeats,
             )

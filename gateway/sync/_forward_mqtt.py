@@ -212,9 +212,7 @@ class MqttForwarder(DrainLoop):
             upto = entry.id
         if upto != entries[-1].id:
             msg = f"{self.describe()}: no PUBACK within {self._ack_timeout:g}s"
-            raise SinkUnavailable(
-                msg, done_upto=upto
-            )
+            raise SinkUnavailable(msg, done_upto=upto)
         return upto
 
     def status(self) -> dict[str, Any]:
