@@ -32,10 +32,15 @@ from tests.sync._support import GW, acked, alert, first_unread, wait_until, wind
 class Subscriber:
     """A plain paho subscriber collecting payloads (QoS 1) on one topic."""
 
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
+    def __init__(self, broker: Mosquitto, topic: str, *, persistent: bool = False) -> None:
         self.payloads: list[bytes] = []
         self._ready = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4()}")
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"sub-{uuid.uuid4()}",
+            clean_session=not persistent,
+        )
+        self._client.reconnect_delay_set(0.1, 0.5)
         self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self._client.on_subscribe = lambda *_: self._ready.set()
         self._client.on_message = lambda _c, _u, m: self.payloads.append(m.payload)
@@ -205,3 +210,36 @@ async def test_webhook_down_then_up(outbox: SqliteGatewayStore, sync_cfg: SyncCo
             server.server_close()
             thread.join(5)
     assert len(handler.bodies) == 3
+
+
+async def test_upstream_broker_restart_mid_stream_delivers_every_alert(
+    mosquitto: Mosquitto, outbox: SqliteGatewayStore, sync_cfg: SyncConfig
+) -> None:
+    # A persistent subscriber (clean_session off), so the broker keeps its queue over the stop.
+    sub = Subscriber(mosquitto, f"edge-gateway/{GW}/alerts", persistent=True)
+    entries = [alert("d1", n) for n in range(3_000)]
+    sent = [orjson.loads(e.payload)["alert_id"] for e in entries]
+    signal = OutboxSignal()
+    forwarder = MqttForwarder(
+        outbox, gateway_id=GW, cfg=upstream(mosquitto), sync=sync_cfg, signal=signal
+    )
+    try:
+        async with asyncio.TaskGroup() as tg, forwarder:
+            forwarder.start(tg)
+            await outbox.commit_batch([], entries)
+            signal.notify()
+            await wait_until(lambda: len(sub.payloads) >= 300, within=15, what="some delivered")
+            await asyncio.to_thread(mosquitto.stop)  # graceful: its queues are saved
+            await wait_until(lambda: not forwarder.connected, within=10, what="the disconnect")
+            await asyncio.to_thread(mosquitto.start)
+            await wait_until(
+                acked(outbox, MQTT_FORWARD_CURSOR, 3_000), within=30, what="all acknowledged"
+            )
+            await wait_until(lambda: set(sent) <= set(alert_ids(sub.payloads)), within=15,
+                             what="every alert at the subscriber")  # fmt: skip
+    finally:
+        sub.close()
+    received = alert_ids(sub.payloads)
+    # At least once, and in order of first arrival.
+    firsts = list(dict.fromkeys(received))
+    assert firsts == sent
