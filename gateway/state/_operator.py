@@ -94,8 +94,12 @@ class StatefulOperator(Lifecycle):
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # we are being cancelled ourselves: never swallow that
         await self._flush()
 
     # -- the hot path: dict operations -----------------------------------------------------
@@ -227,8 +231,11 @@ class StatefulOperator(Lifecycle):
         next_sweep = self._now_ms() + self.sweep_interval
         failing = False
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event fires, and close() would then wait for a whole interval.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             now = self._now_ms()
             try:

@@ -3,6 +3,7 @@ a real redis-server and a real 3-node Redis Cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -233,3 +234,20 @@ async def test_unserialisable_value_does_not_poison_later_batches(
     op.put("next", 3)
     assert await op.flush() == 1  # the refused value is not retried
     assert op.get("bad") == {1, 2}  # still in memory
+
+
+async def test_close_is_prompt_after_a_pending_limit_wakeup(
+    backend: StateBackend, clock: FakeClock
+) -> None:
+    # Regression: the wake-up event firing as close() cancelled the flush task used to lose the
+    # cancellation (asyncio.wait_for on 3.11), and close() then waited a whole interval.
+    async with asyncio.timeout(10):
+        for round_ in range(3):
+            op = StatefulOperator(
+                backend, "prompt", now_ms=clock, flush_interval=3_600_000, max_pending=10
+            )
+            async with op:
+                for i in range(50):
+                    op.put(f"k{i}", round_)
+                await op.flush()
+            assert op.pending == 0
