@@ -130,8 +130,14 @@ def test_with_systemd_running_reload_then_try_restart(source: Path, root: Path) 
         ["systemctl", "try-restart", "edge-gateway.service"],
     ]
     recorder.calls.clear()
-    install(source, InstallPaths(root=root), skip_pip=True, enable=True, echo=lambda _: None,
-            run=recorder)  # fmt: skip
+    install(
+        source,
+        InstallPaths(root=root),
+        skip_pip=True,
+        enable=True,
+        echo=lambda _: None,
+        run=recorder,
+    )
     assert recorder.calls == [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "edge-gateway.service"],
@@ -141,8 +147,13 @@ def test_with_systemd_running_reload_then_try_restart(source: Path, root: Path) 
 def test_a_failing_systemctl_is_one_clear_error(source: Path, root: Path) -> None:
     (root / "run/systemd/system").mkdir(parents=True)
     with pytest.raises(InstallError, match=r"systemctl daemon-reload failed .*: daemon-reload"):
-        install(source, InstallPaths(root=root), skip_pip=True, echo=lambda _: None,
-                run=Recorder(fail={"daemon-reload"}))  # fmt: skip
+        install(
+            source,
+            InstallPaths(root=root),
+            skip_pip=True,
+            echo=lambda _: None,
+            run=Recorder(fail={"daemon-reload"}),
+        )
 
 
 def test_uninstall_keeps_config_and_state(source: Path, root: Path) -> None:
@@ -175,8 +186,13 @@ def test_uninstall_purge_removes_config_state_and_dynamic_user_dirs(
 
     uninstall(paths, purge=True, echo=lambda _: None)
 
-    for gone in ("etc/edge-gateway", "var/lib/edge-gateway", "var/lib/private/edge-gateway",
-                 "var/log/private/edge-gateway", "opt/edge-gateway"):  # fmt: skip
+    for gone in (
+        "etc/edge-gateway",
+        "var/lib/edge-gateway",
+        "var/lib/private/edge-gateway",
+        "var/log/private/edge-gateway",
+        "opt/edge-gateway",
+    ):
         assert not os.path.lexists(root / gone), gone
     assert (root / "var/lib/private").is_dir()  # only our directory is removed
 
@@ -235,10 +251,23 @@ def test_command_lines(source: Path, root: Path, capsys: pytest.CaptureFixture[s
 def test_runs_as_a_script_with_only_the_standard_library(source: Path, root: Path) -> None:
     """`sudo make install` runs the file with the system python3, before any dependency."""
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(REPO / "gateway/service/install.py"), "install",
-         "--root", str(root), "--source", str(source), "--no-pip"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(REPO / "gateway/service/install.py"),
+            "install",
+            "--root",
+            str(root),
+            "--source",
+            str(source),
+            "--no-pip",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (root / "etc/systemd/system/edge-gateway.service").exists()
 
@@ -251,8 +280,13 @@ def test_real_venv_and_pip_install(root: Path) -> None:
         pytest.skip("no system /usr/bin/python3 to build the venv from")
     try:
         # --no-deps: the test checks the install step, not the download of every dependency.
-        install(REPO, InstallPaths(root=root), python=python, pip_args=["--no-deps"],
-                echo=lambda _: None)  # fmt: skip
+        install(
+            REPO,
+            InstallPaths(root=root),
+            python=python,
+            pip_args=["--no-deps"],
+            echo=lambda _: None,
+        )
     except InstallError as exc:
         if "pip install" in str(exc) and ("index" in str(exc) or "connect" in str(exc).lower()):
             pytest.skip(f"no package index reachable: {exc}")
@@ -262,8 +296,11 @@ def test_real_venv_and_pip_install(root: Path) -> None:
     code = "import importlib.metadata as m; print(m.version('edge-gateway'))"
     version = subprocess.run(
         [str(venv_python), "-c", code],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     assert version
     # The build happened in a copy: no build/ or egg-info left behind in the checkout by it.
     assert not (REPO / "build").exists()
