@@ -92,6 +92,15 @@ local no = tonumber(ARGV[2])
 local quota = tonumber(ARGV[3])
 local target = tonumber(ARGV[4])
 local last = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local expected = tonumber(ARGV[5])
+if nj > 0 and last ~= expected then
+  if last == expected + nj then
+    -- the same batch again (a client retry after a lost reply): already applied
+    return {last - nj + 1, last, 0, 0}
+  end
+  return redis.error_reply('journal seq is ' .. last .. ', expected ' .. expected ..
+    ': another writer uses this gateway id')
+end
 local first = last + 1
 if nj > 0 then
   last = redis.call('HINCRBY', KEYS[1], 'seq', nj)
@@ -100,7 +109,7 @@ if nj > 0 then
   for i = 1, nj do
     local seq = first + i - 1
     args[#args + 1] = seq
-    args[#args + 1] = seq .. '|' .. ARGV[4 + i]
+    args[#args + 1] = seq .. '|' .. ARGV[5 + i]
     if #args >= 1000 then
       redis.call('ZADD', KEYS[2], unpack(args))
       args = {}
@@ -108,7 +117,7 @@ if nj > 0 then
   end
   if #args > 0 then redis.call('ZADD', KEYS[2], unpack(args)) end
 end
-local base = 4 + nj
+local base = 5 + nj
 local rows, added = 0, 0
 for i = 0, no - 1 do
   local at = base + 5 * i
@@ -281,6 +290,7 @@ class RedisGatewayStore(GatewayStore):
             len(outbox),
             self.max_outbox_bytes,
             int(self.max_outbox_bytes * QUOTA_LOW_WATER),
+            self._next_seq - 1,  # makes a retried call (lost reply) a no-op
         ]
         args.extend(
             json.dumps(

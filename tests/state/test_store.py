@@ -253,3 +253,21 @@ async def test_open_store_follows_the_config(tmp_path: Path) -> None:
         assert isinstance(store, SqliteGatewayStore)
         await store.commit_batch([reading("d", 1.0)], [])
     assert (tmp_path / "s.db").exists()
+
+
+async def test_redis_commit_retried_after_a_lost_reply_adds_nothing(
+    store: GatewayStore, store_kind: str
+) -> None:
+    if not store_kind.startswith("redis"):
+        pytest.skip("Redis-specific: the client may resend a script whose reply was lost")
+    from gateway.state._redis_store import RedisGatewayStore
+
+    assert isinstance(store, RedisGatewayStore)
+    batch = [reading("d1", 1.0), reading("d1", 2.0)]
+    before = store.next_seq
+    await store.commit_batch(batch, [out("w1")])
+    # resend the very same call, as redis-py's retry would after a dropped connection
+    store._next_seq = before
+    await store.commit_batch(batch, [out("w1")])
+    assert store.next_seq == before + 2
+    assert [e.seq for e in await journal(store)] == [before, before + 1]
