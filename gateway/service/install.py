@@ -61,9 +61,20 @@ _OPERATIONS_DOC = PurePosixPath("docs") / "operations.md"
 _MARKER = ".edge-gateway-install"
 """File in ``<prefix>`` that marks it as ours: uninstall never deletes a directory without it."""
 _SOURCE_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache",
-    ".ruff_cache", ".pytest_cache", ".hypothesis", "tests", "bench",
-)  # fmt: skip
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    "tests",
+    "bench",
+)
 
 Echo = Callable[[str], None]
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]

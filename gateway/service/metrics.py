@@ -182,8 +182,13 @@ class Metrics:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
             GCCollector(registry=r)
-        info = Gauge("info", "The gateway's id and version.", ["gateway_id", "version"],
-                     namespace=ns, registry=r)  # fmt: skip
+        info = Gauge(
+            "info",
+            "The gateway's id and version.",
+            ["gateway_id", "version"],
+            namespace=ns,
+            registry=r,
+        )
         info.labels(gateway_id=gateway_id, version=version).set(1)
         self._readings_in = Counter(
             "readings_in", "Readings accepted from MQTT.", namespace=ns, registry=r
@@ -192,37 +197,53 @@ class Metrics:
             "readings_out", "Window results emitted.", namespace=ns, registry=r
         )
         self._decode_errors = Counter(
-            "decode_errors", "Payloads refused by a decoder.", ["reason"],
-            namespace=ns, registry=r,
-        )  # fmt: skip
+            "decode_errors",
+            "Payloads refused by a decoder.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
         self._late = Counter("late", "Readings late for their window(s).", namespace=ns, registry=r)
         self._dropped = Counter(
-            "dropped", "Readings or outputs dropped, by reason.", ["reason"],
-            namespace=ns, registry=r,
-        )  # fmt: skip
+            "dropped",
+            "Readings or outputs dropped, by reason.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
         self._actors = Gauge("actors", "Device actors alive.", namespace=ns, registry=r)
         self._mailbox_depth = Gauge(
             "mailbox_depth", "Readings queued in all device mailboxes.", namespace=ns, registry=r
         )
         self._mailbox_depth_max = Gauge(
-            "mailbox_depth_max", "Readings queued in the fullest mailbox.",
-            namespace=ns, registry=r,
-        )  # fmt: skip
+            "mailbox_depth_max",
+            "Readings queued in the fullest mailbox.",
+            namespace=ns,
+            registry=r,
+        )
         self._outbox_rows = Gauge(
             "outbox_backlog_rows", "Outbox entries not yet synced.", namespace=ns, registry=r
         )
         self._outbox_bytes = Gauge(
-            "outbox_backlog_bytes", "Size of the outbox entries not yet synced.",
-            namespace=ns, registry=r,
-        )  # fmt: skip
+            "outbox_backlog_bytes",
+            "Size of the outbox entries not yet synced.",
+            namespace=ns,
+            registry=r,
+        )
         self._sync_latency = Histogram(
-            "sync_latency_seconds", "Time from an output's creation to its Redis ack.",
-            namespace=ns, registry=r, buckets=_LATENCY_BUCKETS,
-        )  # fmt: skip
+            "sync_latency_seconds",
+            "Time from an output's creation to its Redis ack.",
+            namespace=ns,
+            registry=r,
+            buckets=_LATENCY_BUCKETS,
+        )
         self._checkpoint = Histogram(
-            "checkpoint_duration_seconds", "Time to write one checkpoint.",
-            namespace=ns, registry=r, buckets=_CHECKPOINT_BUCKETS,
-        )  # fmt: skip
+            "checkpoint_duration_seconds",
+            "Time to write one checkpoint.",
+            namespace=ns,
+            registry=r,
+            buckets=_CHECKPOINT_BUCKETS,
+        )
         self._decode_reasons = _BoundedLabels(MAX_LABEL_VALUES)
         self._drop_reasons = _BoundedLabels(MAX_LABEL_VALUES)
         self._server: tuple[WSGIServer, threading.Thread] | None = None
