@@ -182,6 +182,11 @@ class DashboardApp(App[int]):
         if connection.state is ConnectionState.REFUSED:
             self.exit(EXIT_REFUSED, return_code=EXIT_REFUSED, message=connection.detail)
             return
+        # Messages put before this change (the retained ones, for SYNCED) are applied first,
+        # so the banner never judges "nothing seen" on a state the inbox already corrects.
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+        self.flush()
         self._redraw(Changes(status=True))
 
     # --- actions ----------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _state(view: View, status: GatewayStatus | None, now: int) -> Text:
     if not status.online:
         since = view.model.offline_since
         label = f" {status.state.upper()} "
-        suffix = f" since {fmt.clock(since, view.tz)}" if since is not None else ""
+        suffix = f"since {fmt.clock(since, view.tz)}" if since is not None else ""
         return Text.assemble((label, "bold white on red"), suffix)
     if status.ts is not None and now - status.ts > view.status_stale_after_ms:
         return Text(" SILENT ", style="bold black on yellow")
