@@ -43,11 +43,13 @@ bench-quick: venv
 nab: venv
 	$(BIN)/python bench/nab.py
 
-install: venv
-	$(BIN)/edge-gateway install-service
+# As root: a virtualenv under /opt/edge-gateway, the unit, /etc/edge-gateway (stdlib only, so
+# it needs no .venv here). PURGE=1 also removes config and state on uninstall.
+install:
+	$(PYTHON) gateway/service/install.py install
 
-uninstall: venv
-	$(BIN)/edge-gateway uninstall-service
+uninstall:
+	$(PYTHON) gateway/service/install.py uninstall $(if $(PURGE),--purge)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -205,7 +205,7 @@ class Gateway:
             async with MqttConnection(settings, on_messages=self._on_messages) as mqtt:
                 self._mqtt = mqtt
                 try:
-                    await mqtt.wait_connected()
+                    await self._wait_for_broker(mqtt)
                 except MqttAuthError as exc:
                     log.error("MQTT broker refused the gateway: %s", exc)
                     return 2
@@ -229,6 +229,18 @@ class Gateway:
                 await self._publish_status_confirmed("offline")
         log.info("gateway %s stopped", self.config.gateway_id)
         return 0
+
+    async def _wait_for_broker(self, mqtt: MqttConnection) -> None:
+        """Wait for the first connection, telling systemd we are still starting (not hung)."""
+        while True:
+            try:
+                await mqtt.wait_connected(within=30)
+            except TimeoutError:
+                reason = mqtt.stats.last_error or "no answer"
+                self.notifier.extend_timeout(60)
+                self.notifier.status(f"waiting for the MQTT broker: {reason}")
+            else:
+                return
 
     def _mqtt_settings(self) -> MqttSettings:
         cfg = self.config
@@ -760,6 +772,10 @@ class Gateway:
         self.intake = Intake(self.config)
         if self._mqtt is not None:
             self._mqtt.set_subscriptions(self._subscriptions())
+        from gateway.service.logs import add_config_secrets, setup_logging
+
+        setup_logging(self.config.logging.level, self.config.logging.json_format)
+        add_config_secrets(self.config)
         log.info("configuration reloaded: %d sensors", len(self.config.sensors))
         self.notifier.ready(self._status_line())
         return True
