@@ -265,9 +265,7 @@ class MqttSource:
         try:
             topic = str(message.topic)
             if topic == self._probe_topic:
-                self._report(
-                    Connection(ConnectionState.SYNCED, f"connected to {self.description}")
-                )
+                self._report(Connection(ConnectionState.SYNCED, f"connected to {self.description}"))
             elif self._sink is not None:
                 self._sink.put(topic, bytes(message.payload))
         except Exception:

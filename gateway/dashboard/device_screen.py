@@ -40,9 +40,7 @@ def sensor_text(sensor: SensorState, view: View, device_ts: int | None) -> Text:
     """Everything known about one sensor except the sparkline, as lines of text."""
     now = view.now()
     lines: list[Text] = []
-    seen = (
-        "never" if sensor.last_seen is None else f"{fmt.duration_ms(now - sensor.last_seen)} ago"
-    )
+    seen = "never" if sensor.last_seen is None else f"{fmt.duration_ms(now - sensor.last_seen)} ago"
     stale = sensor.last_seen is not None and now - sensor.last_seen > view.stale_after_ms
     lines.append(
         Text.assemble(

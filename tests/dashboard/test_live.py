@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
@@ -70,8 +70,11 @@ async def test_a_device_appears_and_its_values_update(make_app: MakeApp, gateway
         assert "no device has reported yet" in banner(app)
 
         gateway.publish(f"{PREFIX}/devices/boiler-1", device("boiler-1", temperature=sensor(21.5)))
-        await wait_until(pilot, lambda: cell(app, "boiler-1", "latest") == "21.5 temperature",
-                         "boiler-1's first value")
+        await wait_until(
+            pilot,
+            lambda: cell(app, "boiler-1", "latest") == "21.5 temperature",
+            "boiler-1's first value",
+        )
         assert cell(app, "boiler-1", "count") == "7"
         assert cell(app, "boiler-1", "seen") == "2s"
         assert banner(app) == ""  # nothing wrong: no banner
@@ -80,15 +83,19 @@ async def test_a_device_appears_and_its_values_update(make_app: MakeApp, gateway
             f"{PREFIX}/devices/boiler-1",
             device("boiler-1", active_alerts=1, temperature=sensor(23.0, count=8)),
         )
-        await wait_until(pilot, lambda: cell(app, "boiler-1", "latest") == "23 temperature",
-                         "boiler-1's new value")
+        await wait_until(
+            pilot,
+            lambda: cell(app, "boiler-1", "latest") == "23 temperature",
+            "boiler-1's new value",
+        )
         assert cell(app, "boiler-1", "count") == "8"
         assert cell(app, "boiler-1", "alerts") == "1"
         assert main(app).devices.row_count == 1
         assert "in 24.6/s" in header(app)
         assert "outbox 120 rows" in header(app)
         assert "redis ✘ down" in header(app)
-        assert "late 3" in header(app) and "dead-letter 2" in header(app)
+        assert "late 3" in header(app)
+        assert "dead-letter 2" in header(app)
 
 
 async def test_a_stale_device_is_marked(make_app: MakeApp, gateway: MqttPeer) -> None:
@@ -111,15 +118,18 @@ async def test_an_alert_is_shown_acknowledged_and_resolved(
         async with app.run_test(size=SIZE) as pilot:
             await synced(pilot, app)
             gateway.publish_many(site())
-            await wait_until(pilot, lambda: alert_state(app, "a-crit-1") == "ACTIVE",
-                             "the critical alert")
+            await wait_until(
+                pilot, lambda: alert_state(app, "a-crit-1") == "ACTIVE", "the critical alert"
+            )
             alerts = main(app).alerts
             assert str(alerts.get_cell("a-crit-1", "severity")) == "CRITICAL"
             assert str(alerts.get_cell("a-crit-1", "device")) == "boiler-1"
             assert str(alerts.get_cell("a-crit-1", "value")) == "91.5"
             # Most severe first, then the resolved one in history.
             assert [str(row.key.value) for row in alerts.ordered_rows] == [
-                "a-crit-1", "a-warn-1", "history:a-old-1",
+                "a-crit-1",
+                "a-warn-1",
+                "history:a-old-1",
             ]
 
             alerts.focus()
@@ -131,14 +141,18 @@ async def test_an_alert_is_shown_acknowledged_and_resolved(
                 lambda: [orjson.loads(p) for _, p in commands.received] == [expected],
                 "the ack command on P/commands",
             )
-            await wait_until(pilot, lambda: alert_state(app, "a-crit-1") == "ack sent…",
-                             "the ack shown as sent")
+            await wait_until(
+                pilot, lambda: alert_state(app, "a-crit-1") == "ack sent…", "the ack shown as sent"
+            )
 
             # The gateway echoes the acknowledgement, then the alert resolves.
             acked = alert("a-crit-1", acknowledged=True, acknowledged_at=T0, acknowledged_by="op")
             gateway.publish(f"{PREFIX}/alerts", acked)
-            await wait_until(pilot, lambda: alert_state(app, "a-crit-1") == "✔ acked by op",
-                             "the alert shown acknowledged")
+            await wait_until(
+                pilot,
+                lambda: alert_state(app, "a-crit-1") == "✔ acked by op",
+                "the alert shown acknowledged",
+            )
 
             resolved = alert("a-crit-1", state="resolved", resolved_at=T0 + 5_000)
             gateway.publish(f"{PREFIX}/alerts", resolved)
@@ -175,45 +189,55 @@ async def test_ack_without_a_broker_says_it_was_not_sent(
         assert alert_state(app, "a-crit-1") == "ACTIVE"
 
 
-async def test_the_gateways_last_will_shows_it_offline(
-    make_app: MakeApp, mosquitto: Mosquitto
-) -> None:
-    """A real client with the gateway's last will is killed; the broker publishes the will."""
-    script = f"""
+_WILL_SCRIPT = """
 import sys, time, orjson, paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+prefix, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="fake-gateway")
-c.will_set("{PREFIX}/status", orjson.dumps({{"state": "offline"}}), qos=1, retain=True)
-c.connect("{mosquitto.host}", {mosquitto.port}, keepalive=30)
+c.will_set(prefix + "/status", orjson.dumps({"state": "offline"}), qos=1, retain=True)
+c.connect(host, port, keepalive=30)
 c.loop_start()
-c.publish("{PREFIX}/status", sys.stdin.buffer.readline().strip(), qos=1, retain=True).wait_for_publish(10)
+status = sys.stdin.buffer.readline().strip()
+c.publish(prefix + "/status", status, qos=1, retain=True).wait_for_publish(10)
 print("ready", flush=True)
 time.sleep(120)
 """
+
+
+@pytest.fixture
+def gateway_with_will(mosquitto: Mosquitto) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that connects with the gateway's last will and publishes an online status."""
     fake = subprocess.Popen(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", _WILL_SCRIPT, PREFIX, mosquitto.host, str(mosquitto.port)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+    assert fake.stdin is not None
+    assert fake.stdout is not None
     try:
-        assert fake.stdin is not None and fake.stdout is not None
         fake.stdin.write(orjson.dumps(status()) + b"\n")
         fake.stdin.flush()
         assert fake.stdout.readline().strip() == b"ready"
-        app = make_app()
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: "ONLINE" in header(app), "the gateway online")
-            fake.kill()
-            await wait_until(pilot, lambda: "OFFLINE since 03:20:00" in header(app),
-                             "the gateway shown offline")
-            assert "is offline since 03:20:00. Showing the last known state." in banner(app)
-            assert "in 24.6/s" in header(app)  # last known figures kept
+        yield fake
     finally:
         terminate_quietly(fake)
-        if fake.stdout is not None:
-            fake.stdout.close()
-        if fake.stdin is not None:
-            fake.stdin.close()
+        fake.stdout.close()
+        fake.stdin.close()
+
+
+async def test_the_gateways_last_will_shows_it_offline(
+    make_app: MakeApp, gateway_with_will: subprocess.Popen[bytes]
+) -> None:
+    """The gateway's process dies (SIGKILL); the broker publishes its will; we show it."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ONLINE" in header(app), "the gateway online")
+        gateway_with_will.kill()
+        await wait_until(
+            pilot, lambda: "OFFLINE since 03:20:00" in header(app), "the gateway shown offline"
+        )
+        assert "is offline since 03:20:00. Showing the last known state." in banner(app)
+        assert "in 24.6/s" in header(app)  # last known figures kept
 
 
 async def test_a_retained_offline_status_is_shown(make_app: MakeApp, gateway: MqttPeer) -> None:
@@ -230,8 +254,11 @@ async def test_a_wrong_gateway_id_is_named_with_the_gateways_present(
     gateway.publish_many(site())
     app = make_app(prefix="edge-gateway/site-b-gw9", gateway_id="site-b-gw9")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.view.connection.state is ConnectionState.SYNCED,
-                         "the retained messages delivered")
+        await wait_until(
+            pilot,
+            lambda: app.view.connection.state is ConnectionState.SYNCED,
+            "the retained messages delivered",
+        )
         await wait_until(pilot, lambda: "Nothing from gateway" in banner(app), "the banner")
         text = banner(app)
         assert "Nothing from gateway 'site-b-gw9' on edge-gateway/site-b-gw9/status" in text
@@ -262,8 +289,11 @@ async def test_a_broker_that_is_down_is_named_and_joined_when_it_starts(
         peer = MqttPeer(mosquitto, "late-gateway")
         try:
             peer.publish_many(site())
-            await wait_until(pilot, lambda: main(app).devices.row_count == 3,
-                             "the devices after the broker came up")
+            await wait_until(
+                pilot,
+                lambda: main(app).devices.row_count == 3,
+                "the devices after the broker came up",
+            )
             assert "broker ✔" in header(app)
         finally:
             peer.close()
@@ -281,25 +311,35 @@ async def test_it_reconnects_after_the_broker_restarts(
         await wait_until(pilot, lambda: main(app).devices.row_count == 3, "three devices")
 
         mosquitto.stop()
-        await wait_until(pilot, lambda: "Cannot reach the broker" in banner(app),
-                         "the lost broker named")
+        await wait_until(
+            pilot, lambda: "Cannot reach the broker" in banner(app), "the lost broker named"
+        )
         assert main(app).devices.row_count == 3  # last known state kept
         assert "Showing the last known state." in banner(app)
 
         mosquitto.start()
-        await wait_until(pilot, lambda: app.view.connection.state is ConnectionState.SYNCED,
-                         "the dashboard back on the broker")
+        await wait_until(
+            pilot,
+            lambda: app.view.connection.state is ConnectionState.SYNCED,
+            "the dashboard back on the broker",
+        )
         peer = MqttPeer(mosquitto, "gateway-after")
         try:
             peer.publish(f"{PREFIX}/devices/pump-7", device("pump-7", vibration=sensor(9.75)))
-            await wait_until(pilot, lambda: cell(app, "pump-7", "latest") == "9.75 vibration",
-                             "an update after the restart")
+            await wait_until(
+                pilot,
+                lambda: cell(app, "pump-7", "latest") == "9.75 vibration",
+                "an update after the restart",
+            )
         finally:
             peer.close()
 
         mosquitto.restart()
-        await wait_until(pilot, lambda: app.view.connection.state is ConnectionState.SYNCED,
-                         "the dashboard back after restart()")
+        await wait_until(
+            pilot,
+            lambda: app.view.connection.state is ConnectionState.SYNCED,
+            "the dashboard back after restart()",
+        )
         assert banner(app) == ""
 
 
@@ -361,7 +401,8 @@ async def test_enter_opens_the_device_detail(make_app: MakeApp, gateway: MqttPee
         assert "open window 03:19:50-03:20:00  n 7  mean 91  min 90  max 91.5" in temperature
         assert "last fired  03:19:40-03:19:50  n 10  mean 90  min 89  max 91" in temperature
         assert "watermark   03:19:52  lag 6s" in temperature
-        assert "threshold ██████████ 1.00" in temperature and "zscore █████████░ 0.93" in temperature
+        assert "threshold ██████████ 1.00" in temperature
+        assert "zscore █████████░ 0.93" in temperature
         assert "last 8 windows, min 70 max 90" in temperature
         assert "late events 2" in panels["pressure"].plain
 
@@ -370,8 +411,9 @@ async def test_enter_opens_the_device_detail(make_app: MakeApp, gateway: MqttPee
             f"{PREFIX}/windows/boiler-1/temperature",
             window("boiler-1", "temperature", T0 - 20_000, 95.0, revision=1),
         )
-        await wait_until(pilot, lambda: "max 95" in panels["temperature"].plain,
-                         "the re-fired window")
+        await wait_until(
+            pilot, lambda: "max 95" in panels["temperature"].plain, "the re-fired window"
+        )
         assert "last 8 windows" in panels["temperature"].plain
 
         await pilot.press("escape")

@@ -93,9 +93,7 @@ class AlertsTable(DataTable[Text]):
         for alert in active[:MAX_ACTIVE_ROWS]:
             self.add_row(*alert_cells(alert, book, self._view), key=alert.alert_id)
         for alert in book.history:
-            self.add_row(
-                *alert_cells(alert, book, self._view), key=HISTORY_PREFIX + alert.alert_id
-            )
+            self.add_row(*alert_cells(alert, book, self._view), key=HISTORY_PREFIX + alert.alert_id)
         if keep is not None and RowKey(keep) in self.rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
         hidden = len(active) - MAX_ACTIVE_ROWS

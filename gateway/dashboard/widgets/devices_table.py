@@ -105,8 +105,11 @@ def row_cells(device: DeviceState, view: View) -> dict[str, Cell]:
     cells = {
         "device": _text_cell(device.device, "bold" if alerts else ""),
         "alerts": Cell(
-            Text(str(alerts) if alerts else "·", style="bold red" if alerts else "dim",
-                 justify="right"),
+            Text(
+                str(alerts) if alerts else "·",
+                style="bold red" if alerts else "dim",
+                justify="right",
+            ),
             (0, -alerts),
         ),
         "sensors": _text_cell(",".join(sorted(device.sensors)) or "-"),

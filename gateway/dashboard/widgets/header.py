@@ -45,9 +45,7 @@ def render_header(view: View) -> Text:
         line1.append(Text.assemble(("in ", _DIM), fmt.rate(status.readings_per_s)))
     line1.append(Text.assemble(("devices ", _DIM), fmt.count(len(model.devices))))
     active = len(model.alerts.active)
-    line1.append(
-        Text.assemble(("alerts ", _DIM), (str(active), "bold red" if active else _OK))
-    )
+    line1.append(Text.assemble(("alerts ", _DIM), (str(active), "bold red" if active else _OK)))
 
     conn = view.connection
     line2: list[Text] = [
