@@ -109,6 +109,29 @@ async def test_sigkilled_operator_keeps_one_whole_flush(tmp_path: Path, attempt:
     assert rounds.pop() >= reported
 
 
+def test_window_survives_repeated_sigkills_exactly_once(tmp_path: Path) -> None:
+    """Restore the newest checkpoint, replay the journal after it, resume after the last
+    durable reading: across several SIGKILLs every reading counts exactly once."""
+    import json
+
+    from tests.state._window_child import N
+
+    path = tmp_path / "state.db"
+    module = "tests.state._window_child"
+    rng = random.Random(7)
+    acked = 0
+    for kill_at in sorted(rng.sample(range(20, N - 20), 3)):
+        if kill_at <= acked:
+            continue
+        acked = max(acked, _run_and_kill(path, kill_at, module))
+    result = subprocess.run(
+        [sys.executable, "-m", module, str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    window = json.loads(result.stdout.strip().splitlines()[-1].removeprefix("done "))
+    assert window == {"sum": N * (N + 1) // 2, "count": N, "last": N}
+
+
 async def _fill(path: Path, batches: int = 40) -> None:
     async with SqliteGatewayStore(path, now_ms=lambda: 1) as store:
         for k in range(batches):
