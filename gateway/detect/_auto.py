@@ -28,9 +28,11 @@ Design (details and NAB figures in ``docs/detection.md``):
    raise their own bar. A component counts only while it is above its own recent peak
    (decaying), so a surprise that keeps recurring stops counting.
 3. **One detection per region**: once the score reaches ``threshold``, later scores are capped
-   just below it until ``suppress`` readings pass without any score at or above it, so a long
-   anomaly yields one detection rather than hundreds. ``last`` (the score before this cap) is
-   what alerts use, so an alert stays raised while the condition lasts.
+   just below it until ``suppress`` readings pass without any score at or above it (but never
+   for more than ``max_hold * suppress`` readings after the detection, so a noisy stretch
+   cannot hide the next anomaly), so a long anomaly yields one detection rather than hundreds.
+   ``last`` (the score before this cap) is what alerts use, so an alert stays raised while
+   the condition lasts.
 4. **Probation**: the first ``probation`` readings only learn (score 0).
 
 Everything is O(1) per reading (fixed numbers of bins, slots and components; the histogram
@@ -63,6 +65,7 @@ PARAMS: dict[str, float] = {
     "warm": 30,  # readings before the components' statistics start to be learnt
     "peak_decay": 0.999,  # per-reading decay (towards the mean) of a component's recent peak
     "scale": 10.0,  # score = -log10(tail probability) / scale
+    "max_hold": 2.0,  # the capping lasts at most this many times ``suppress`` readings
 }
 """The internal constants, tuned once on the NAB dev split (``bench/nab.py``)."""
 
@@ -96,9 +99,10 @@ class AutoScorer:
         "norm_var",
         "peak",
         "det_at",
+        "det_first",
         "last",
     )
-    _INTS = frozenset({"n", "det_at"})
+    _INTS = frozenset({"n", "det_at", "det_first"})
 
     def __init__(self, threshold: float, probation: int, suppress: int) -> None:
         p = PARAMS
@@ -127,6 +131,7 @@ class AutoScorer:
         self.norm_var = [0.0] * _N_COMPONENTS
         self.peak = [0.0] * _N_COMPONENTS
         self.det_at = -(10**12)
+        self.det_first = -(10**12)
         self.last = 0.0
         """The latest score before suppression (what ``anomalous`` is judged on)."""
 
@@ -183,9 +188,10 @@ class AutoScorer:
             self.avg[i] = avg
             mean, var = self.norm_mean[i], self.norm_var[i]
             peak = mean + (self.peak[i] - mean) * p["peak_decay"]
+            sd = math.sqrt(var)
             self.peak[i] = max(peak, avg)
             if self.n > warm + 10 and var > 0.0 and avg >= peak:
-                best = max(best, (avg - mean) / math.sqrt(var))
+                best = max(best, (avg - mean) / sd)
             d = avg - mean
             self.norm_mean[i] = mean + a * d
             self.norm_var[i] = (1.0 - a) * (var + a * d * d)
@@ -278,6 +284,11 @@ class AutoScorer:
         if score < thr:
             return score
         quiet = self.n - self.det_at > self.suppress
+        hold = PARAMS["max_hold"]
+        if hold > 0 and self.n - self.det_first > hold * self.suppress:
+            quiet = True
+        if quiet:
+            self.det_first = self.n
         self.det_at = self.n  # every crossing extends the quiet period still needed
         return score if quiet else min(score, thr * 0.999)
 
