@@ -3,6 +3,7 @@
     python bench/nab.py                      # auto (defaults) over all files, score dev + holdout
     python bench/nab.py --config gw.toml --sensor nab   # the same through `edge-gateway detect`
     python bench/nab.py --results /tmp/nab --splits dev   # dev files only (the tuning loop)
+    python bench/nab.py --plot docs/img/nab-auto.png      # also plot a few series (matplotlib)
 
 Each data file ``data/<cat>/<name>.csv`` gives ``RESULTS/<cat>/<name>.csv`` with the columns
 ``timestamp,value,anomaly_score`` (one row per input row, timestamps echoed), the layout
@@ -107,6 +108,57 @@ def score(results: Path, files: str, tune_on: str | None) -> str:
     return lines[0] if lines else out
 
 
+PLOT_FILES = [
+    "artificialWithAnomaly/art_daily_jumpsdown.csv",
+    "realKnownCause/ec2_request_latency_system_failure.csv",
+    "realTraffic/occupancy_t4013.csv",
+    "realTweets/Twitter_volume_AAPL.csv",
+]
+"""Dev files shown in docs/detection.md."""
+
+
+def plot(results: Path, out: Path, threshold: float) -> None:
+    """Plot values, labelled windows, the score and the detections of ``PLOT_FILES``."""
+    import matplotlib  # only for this option; not a dependency
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    windows = json.loads((NAB_ROOT / "labels" / "combined_windows.json").read_text())
+    fig, axes = plt.subplots(len(PLOT_FILES), 1, figsize=(12, 2.6 * len(PLOT_FILES)))
+    for ax, name in zip(axes, PLOT_FILES, strict=True):
+        with (results / name).open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        stamps = [parse_timestamp(r["timestamp"]) for r in rows]
+        index = {t: i for i, t in reversed(list(enumerate(stamps)))}
+        xs = range(len(rows))
+        ax.plot(xs, [float(r["value"]) for r in rows], lw=0.6, color="tab:blue")
+        for start, end in windows[name]:
+            a = index.get(parse_timestamp(start.split(".")[0]), 0)
+            b = index.get(parse_timestamp(end.split(".")[0]), len(rows) - 1)
+            ax.axvspan(a, b, color="tab:orange", alpha=0.25, lw=0)
+        probation = min(len(rows) * 15 // 100, 750)
+        ax.axvspan(0, probation, color="grey", alpha=0.12, lw=0)
+        ax.set_title(name, fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+        twin = ax.twinx()
+        scores = [float(r["anomaly_score"]) for r in rows]
+        twin.plot(xs, scores, lw=0.5, color="tab:red", alpha=0.7)
+        hits = [i for i, sc in enumerate(scores) if sc >= threshold and i >= probation]
+        twin.plot(hits, [1.02] * len(hits), "v", color="black", ms=5)
+        twin.axhline(threshold, color="tab:red", lw=0.5, ls="--")
+        twin.set_ylim(0, 1.08)
+        twin.tick_params(labelsize=7)
+    fig.suptitle(
+        "auto on NAB: value (blue), anomaly score (red, dashed = threshold), detections "
+        "(black), labelled windows (orange), probation (grey)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the dev and holdout scores."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="gateway TOML: run `edge-gateway detect` instead")
     parser.add_argument("--sensor", help="sensor name in --config")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--plot", type=Path, help="also write a PNG of a few dev series")
     args = parser.parse_args(argv)
 
     splits = json.loads((NAB_ROOT / "splits.json").read_text())
@@ -143,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "profile                score        raw    null perfect            threshold    "
         "TP   FN     FP  threshold source"
     )
-    print(score(args.results, "dev", None))
+    dev = score(args.results, "dev", None)
+    print(dev)
     if args.splits == "all":
         print(score(args.results, "holdout", "dev"))
+    if args.plot:
+        plot(args.results, args.plot, float(dev.split()[5]))
     return 0
 
 
