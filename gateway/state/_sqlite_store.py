@@ -52,9 +52,14 @@ QUOTA_LOW_WATER = 0.95
 """Past the quota, drop down to this fraction of it, so drops happen in bursts, not per batch."""
 
 _INSERT_JOURNAL = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)"
+# Dedupe by filtering, not by OR IGNORE: an ignored conflict still uses up an AUTOINCREMENT id,
+# and the store relies on new rows taking consecutive ids (duplicates within a batch are
+# removed before this statement).
 _INSERT_OUTBOX = (
-    "INSERT OR IGNORE INTO outbox(kind, dedupe_key, payload, created_at, size, journal_seq) "
-    "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM outbox_done WHERE dedupe_key = ?)"
+    "INSERT INTO outbox(kind, dedupe_key, payload, created_at, size, journal_seq) "
+    "SELECT ?, ?, ?, ?, ?, ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE dedupe_key = ?) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox_done WHERE dedupe_key = ?)"
 )
 
 
@@ -192,6 +197,12 @@ class SqliteGatewayStore(GatewayStore):
         if not journal and not outbox:
             return
 
+        # The first of several entries with one dedupe key wins, as with separate batches.
+        first_of: dict[str, OutboxEntry] = {}
+        for e in outbox:
+            first_of.setdefault(e.dedupe_key, e)
+        unique = list(first_of.values())
+
         async def body(db: aiosqlite.Connection) -> _BatchResult:
             first = self._next_seq
             last = first + len(journal) - 1
@@ -212,27 +223,34 @@ class SqliteGatewayStore(GatewayStore):
                     ],
                 )
             result = _BatchResult(next_seq=last + 1, max_id=self._max_id)
-            if outbox:
-                sizes = [entry_size(e) for e in outbox]
+            if unique:
+                sizes = [entry_size(e) for e in unique]
                 cursor = await db.executemany(
                     _INSERT_OUTBOX,
                     [
-                        (e.kind, e.dedupe_key, e.payload, e.created_at, size, last, e.dedupe_key)
-                        for e, size in zip(outbox, sizes, strict=True)
+                        (
+                            e.kind,
+                            e.dedupe_key,
+                            e.payload,
+                            e.created_at,
+                            size,
+                            last,
+                            e.dedupe_key,
+                            e.dedupe_key,
+                        )
+                        for e, size in zip(unique, sizes, strict=True)
                     ],
                 )
-                if cursor.rowcount == len(outbox):
-                    # Every entry went in (the usual case): with AUTOINCREMENT and this store
-                    # the only writer, they took the next consecutive ids. Saves a round trip.
-                    result.rows, result.bytes = len(outbox), sum(sizes)
-                    result.max_id = self._max_id + len(outbox)
-                else:
+                inserted = cursor.rowcount
+                # The inserted rows took the next consecutive ids (see _INSERT_OUTBOX).
+                result.rows, result.max_id = inserted, self._max_id + inserted
+                if inserted == len(unique):
+                    result.bytes = sum(sizes)  # the usual case: saves a round trip
+                elif inserted:
                     added = await db.execute_fetchall(
-                        "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(id), ?) "
-                        "FROM outbox WHERE id > ?",
-                        (self._max_id, self._max_id),
+                        "SELECT COALESCE(SUM(size), 0) FROM outbox WHERE id > ?", (self._max_id,)
                     )
-                    result.rows, result.bytes, result.max_id = (int(v) for v in next(iter(added)))
+                    result.bytes = int(next(iter(added))[0])
             if self._bytes + result.bytes > self.max_outbox_bytes:
                 await self._enforce_quota(db, self._bytes + result.bytes, result)
             return result
