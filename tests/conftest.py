@@ -35,6 +35,8 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     Tests sharing it use keys with their own unique prefix.
     """
     cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    cluster.start()
-    yield cluster
-    cluster.kill()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()  # also the nodes that did start when another one failed

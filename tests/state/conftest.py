@@ -2,49 +2,12 @@
 
 from __future__ import annotations
 
-import random
-import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from gateway.state import GatewayStore, MemoryGatewayStore, SqliteGatewayStore
-from tests.services import RedisCluster
-
-# A cluster node also listens on port + 10000 (the cluster bus), so it must be <= 55535;
-# tests.services.free_port may hand out higher ports, and then a node refuses to start.
-_MAX_CLUSTER_PORT = 55_535
-
-
-def _free_cluster_port(rng: random.Random) -> int:
-    for _ in range(200):
-        port = rng.randint(20_000, _MAX_CLUSTER_PORT)
-        try:
-            for candidate in (port, port + 10_000):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a Redis Cluster node")
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    """The session's 3-node Redis Cluster, on ports whose cluster-bus port (+10000) exists.
-
-    Overrides the top-level fixture for these tests (see ``_MAX_CLUSTER_PORT``).
-    """
-    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    rng = random.Random()
-    for node in cluster.nodes:
-        node.port = _free_cluster_port(rng)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.kill()
 
 
 class FakeClock:
