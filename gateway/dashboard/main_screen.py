@@ -60,7 +60,7 @@ class MainScreen(DashboardScreen):
         self.query_one(GatewayHeader).show()
         self.query_one(Banner).show()
         if changes.devices:
-            self.devices.upsert(changes.devices)
+            self.devices.upsert(sorted(changes.devices))  # a set: sorted, so runs repeat
         if changes.alerts:
             self.alerts.show()
 
