@@ -4,7 +4,8 @@ It subscribes to ``bench/+/temperature`` and only counts (or, with ``--decode``,
 each payload with orjson -- the decoder the gateway uses -- and reads ``temp`` and ``ts``).
 QoS 1 messages are acknowledged by paho as they arrive (automatic ack). Prints ``ready``
 once the broker has confirmed the subscription and ``done <seconds> <count>`` -- seconds from
-the first message to the last, then from the 10th to the 90th percentile message -- when ``--count`` messages have arrived (or at ``--timeout``).
+the first message to the last, then from the 10% mark to the 90% mark -- when ``--count``
+messages have arrived (or at ``--timeout``).
 """
 
 from __future__ import annotations
