@@ -6,6 +6,7 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 
 class RollingMeanVar:
@@ -19,19 +20,17 @@ class RollingMeanVar:
         self._mean = 0.0
         self._m2 = 0.0
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> dict[str, Any]:
         """The exact state, JSON-serialisable (re-adding the values would round differently)."""
         return {"values": list(self.values), "mean": self._mean, "m2": self._m2}
 
     @classmethod
-    def from_state(cls, size: int, state: dict[str, object]) -> RollingMeanVar:
+    def from_state(cls, size: int, state: dict[str, Any]) -> RollingMeanVar:
         """The inverse of :meth:`state`."""
         stats = cls(size)
-        values = state["values"]
-        assert isinstance(values, list)
-        stats.values = deque(float(v) for v in values)
-        stats._mean = float(state["mean"])  # type: ignore[arg-type]
-        stats._m2 = float(state["m2"])  # type: ignore[arg-type]
+        stats.values = deque(float(v) for v in state["values"])
+        stats._mean = float(state["mean"])
+        stats._m2 = float(state["m2"])
         return stats
 
     def __len__(self) -> int:
