@@ -85,7 +85,6 @@ class DrainLoop:
         self.delivered = 0
         """Entries this sink confirmed since start."""
         self._acked = 0
-        self._prefetch: tuple[asyncio.Task[Sequence[OutboxEntryLike]], int] | None = None
         self.read_ahead = max(batch_size, min(10 * batch_size, 10_000))
         """Entries read (and acknowledged) at once; delivered ``batch_size`` at a time."""
 
@@ -143,7 +142,6 @@ class DrainLoop:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._drop_prefetch()
         if isinstance(self._signal, OutboxSignal) and self._wake is not None:
             self._signal.unsubscribe(self._wake)
         await self.on_close()
@@ -175,12 +173,10 @@ class DrainLoop:
                 await self.on_tick()
                 worked = await self.drain_once()
             except SyncError as exc:
-                await self._drop_prefetch()
                 self._sink.failed(exc, await self._backlog_rows())
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             except StateError as exc:
-                await self._drop_prefetch()
                 self._store.failed(exc, 0)
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
@@ -203,13 +199,12 @@ class DrainLoop:
         in between only makes the sink see a resend, which it skips (Redis: the high-water
         mark) or tolerates (forwarders are at-least-once).
         """
-        entries = await self._read()
+        entries = await self._outbox.outbox_read(self.cursor, self.read_ahead)
         self._store.succeeded()
         if not entries:
             return 0
         upto = 0
         acking: asyncio.Task[object] | None = None
-        half = len(entries) // 2
         try:
             for start in range(0, len(entries), self._batch_size):
                 batch = entries[start : start + self._batch_size]
@@ -224,8 +219,6 @@ class DrainLoop:
                     acking = asyncio.create_task(
                         self._acknowledge(entries, upto), name=f"{self.task_name}.ack"
                     )
-                if start >= half and len(entries) == self.read_ahead and self._prefetch is None:
-                    self._start_prefetch(entries)
                 await asyncio.sleep(0)  # let live processing run between batches
             try:
                 upto = max(upto, await self.flush())
@@ -243,43 +236,6 @@ class DrainLoop:
     async def flush(self) -> int:
         """Wait for deliveries still in flight; the last id confirmed (0: nothing pending)."""
         return 0
-
-    async def _read(self) -> Sequence[OutboxEntryLike]:
-        """The next block: the one read ahead during the previous block, or a fresh read."""
-        if self._prefetch is not None:
-            task, after = self._prefetch
-            self._prefetch = None
-            ahead = [e for e in await task if e.id > after]
-            if ahead:
-                return ahead
-        return await self._outbox.outbox_read(self.cursor, self.read_ahead)
-
-    def _start_prefetch(self, entries: Sequence[OutboxEntryLike]) -> None:
-        """Read the next block while the rest of this one is delivered (a backlog drains with
-        the store's reads overlapping the sink's writes).
-
-        The store reads after the cursor's acknowledged position, which lags behind what is
-        being delivered: the read asks for that many more rows, and the ones up to the end of
-        this block are dropped when the block is taken.
-        """
-        last = entries[-1].id
-        lagging = len(entries) - bisect.bisect_right(entries, self._acked, key=_entry_id)
-        task = asyncio.create_task(
-            self._read_rows(self.read_ahead + lagging), name=f"{self.task_name}.read"
-        )
-        self._prefetch = (task, last)
-
-    async def _read_rows(self, limit: int) -> Sequence[OutboxEntryLike]:
-        return await self._outbox.outbox_read(self.cursor, limit)
-
-    async def _drop_prefetch(self) -> None:
-        """Forget a block read ahead (after a failure the next read starts at the cursor)."""
-        prefetch, self._prefetch = self._prefetch, None
-        if prefetch is not None:
-            prefetch[0].cancel()
-            await asyncio.wait([prefetch[0]])
-            if not prefetch[0].cancelled():
-                prefetch[0].exception()  # retrieved, so never "never retrieved"
 
     async def _acknowledge(self, entries: Sequence[OutboxEntryLike], upto: int) -> int:
         if upto <= self._acked:
