@@ -63,8 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        return p
+        return sub.add_parser(name, help=help, description=help)
 
     def config_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG_PATH,
@@ -98,29 +97,24 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_detect)
 
     from devices import replay, simulator
-
-    p = command("simulate", "simulated sensors publishing to MQTT, with injectable anomalies")
-    simulator.add_arguments(p)
-    p.set_defaults(handler=simulator.run)
-
-    p = command("replay", "publish a CSV time series (timestamp,value) to a topic")
-    replay.add_arguments(p)
-    p.set_defaults(handler=replay.run)
-
-    p = command("demo", "broker, simulator, gateway and dashboard in one go")
     from gateway import demo
-
-    demo.add_arguments(p)
-    p.set_defaults(handler=demo.run)
-
     from gateway.service import install
 
-    p = command("install-service", "install the gateway as a systemd service (as root)")
-    install.add_install_arguments(p)
-    p.set_defaults(handler=install.run_install)
-    p = command("uninstall-service", "remove the systemd service (keeps config and state)")
-    install.add_uninstall_arguments(p)
-    p.set_defaults(handler=install.run_uninstall)
+    for name, help, add_arguments, handler in (
+        ("simulate", "simulated sensors publishing to MQTT, with injectable anomalies",
+         simulator.add_arguments, simulator.run),
+        ("replay", "publish a CSV time series (timestamp,value) to a topic",
+         replay.add_arguments, replay.run),
+        ("demo", "broker, simulator, gateway and dashboard in one go",
+         demo.add_arguments, demo.run),
+        ("install-service", "install the gateway as a systemd service (as root)",
+         install.add_install_arguments, install.run_install),
+        ("uninstall-service", "remove the systemd service (keeps config and state)",
+         install.add_uninstall_arguments, install.run_uninstall),
+    ):
+        p = command(name, help)
+        add_arguments(p)
+        p.set_defaults(handler=handler)
     return parser
 
 

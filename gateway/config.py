@@ -29,21 +29,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from devices.profiles import FORMATS
 from gateway.detect.config import DetectorConfig
 from gateway.durations import Duration
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-gateway/gateway.toml")
-FORMATS = (
-    "json",
-    "number",
-    "csv",
-    "senml",
-    "zigbee2mqtt",
-    "tasmota",
-    "shelly",
-    "homie",
-    "sparkplug_b",
-)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _TEMPLATE_FIELD = re.compile(r"\{(\d+)\}")
 
@@ -349,8 +339,9 @@ class SensorConfig(_Section):
     """MQTT topic filter, e.g. ``site/+/temperature``."""
     device: str = "{1}"
     """Device id from topic levels (0-based), e.g. ``"{1}"`` or ``"{0}-{2}"``."""
-    format: Literal[FORMATS] = "json"  # type: ignore[valid-type]
-    """Payload format (see docs/devices.md)."""
+    format: str = "json"
+    """Payload format: json, number, csv, senml, zigbee2mqtt, tasmota, shelly, homie or
+    sparkplug_b (see docs/devices.md)."""
     value: str | None = None
     """Where the value is: a field path (``data.temp``, ``temps[0]``) or a metric name."""
     timestamp: str | None = None
@@ -375,6 +366,13 @@ class SensorConfig(_Section):
             raise ValueError(
                 "use 1-64 letters, digits, '_', '.', ':' or '-' (it is part of topics and keys)"
             )
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}; expected one of {', '.join(FORMATS)}")
         return value
 
     @field_validator("topic")
