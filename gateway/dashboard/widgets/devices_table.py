@@ -8,17 +8,19 @@ for the rows on screen only. Cells are :class:`Cell` objects: Rich text plus a s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from gateway.dashboard import _format as fmt
-from gateway.dashboard._model import DeviceState
+from gateway.dashboard._model import DeviceState, Window
 from gateway.dashboard._view import View
 
 _MISSING: tuple[Any, ...] = (1,)
@@ -97,55 +99,131 @@ def seen_cell(device: DeviceState, view: View) -> Cell:
     return Cell(Text(text, style=style, justify="right"), (0, -last))
 
 
-def row_cells(device: DeviceState, view: View) -> dict[str, Cell]:
-    """The cells of a device's row, by column key."""
-    latest = device.latest
-    window = latest.open_window if latest else None
+def _alerts_cell(device: DeviceState, _view: View) -> Cell:
     alerts = device.active_alerts
-    cells = {
-        "device": _text_cell(device.device, "bold" if alerts else ""),
-        "alerts": Cell(
-            Text(
-                str(alerts) if alerts else "·",
-                style="bold red" if alerts else "dim",
-                justify="right",
-            ),
-            (0, -alerts),
-        ),
-        "sensors": _text_cell(",".join(sorted(device.sensors)) or "-"),
-        "latest": Cell(
-            Text.assemble(
-                (fmt.number(latest.value) if latest else "-", "bold"),
-                (f" {latest.name}" if latest else "", "dim"),
-                overflow="ellipsis",
-                no_wrap=True,
-            ),
-            (0, latest.value) if latest and latest.value is not None else _MISSING,
-        ),
-        "seen": seen_cell(device, view),
-        "window": (
-            _text_cell(
-                f"{fmt.clock(window.start, view.tz)}/{fmt.duration_ms(window.end - window.start)}"
-            )
-            if window
-            else Cell(Text("-", style="dim"), _MISSING)
-        ),
-        "count": _value_cell(float(window.count) if window and window.count is not None else None),
-        "mean": _value_cell(window.mean if window else None),
-        "min": _value_cell(window.min if window else None),
-        "max": _value_cell(window.max if window else None),
-    }
-    lag = device.watermark_lag
-    lag_style = "yellow" if lag is not None and lag > view.stale_after_ms else ""
-    cells["lag"] = (
-        Cell(Text(fmt.duration_ms(lag), style=lag_style, justify="right"), (0, lag))
-        if lag is not None
-        else Cell(Text("-", style="dim", justify="right"), _MISSING)
+    text = Text(
+        str(alerts) if alerts else "·", style="bold red" if alerts else "dim", justify="right"
     )
-    return cells
+    return Cell(text, (0, -alerts))
 
 
-class DevicesTable(DataTable[Cell]):
+def _latest_cell(device: DeviceState, _view: View) -> Cell:
+    latest = device.latest
+    text = Text.assemble(
+        (fmt.number(latest.value) if latest else "-", "bold"),
+        (f" {latest.name}" if latest else "", "dim"),
+        overflow="ellipsis",
+        no_wrap=True,
+    )
+    return Cell(text, (0, latest.value) if latest and latest.value is not None else _MISSING)
+
+
+def _open_window(device: DeviceState) -> Window | None:
+    latest = device.latest
+    return latest.open_window if latest else None
+
+
+def _window_cell(device: DeviceState, view: View) -> Cell:
+    window = _open_window(device)
+    if window is None:
+        return Cell(Text("-", style="dim"), _MISSING)
+    size = fmt.duration_ms(window.end - window.start)
+    return Cell(Text(f"{fmt.clock(window.start, view.tz)}/{size}"), (0, window.start))
+
+
+def _count_cell(device: DeviceState, _view: View) -> Cell:
+    window = _open_window(device)
+    return _value_cell(float(window.count) if window and window.count is not None else None)
+
+
+def _lag_cell(device: DeviceState, view: View) -> Cell:
+    lag = device.watermark_lag
+    if lag is None:
+        return Cell(Text("-", style="dim", justify="right"), _MISSING)
+    style = "yellow" if lag > view.stale_after_ms else ""
+    return Cell(Text(fmt.duration_ms(lag), style=style, justify="right"), (0, lag))
+
+
+def _device_cell(device: DeviceState, _view: View) -> Cell:
+    return _text_cell(device.device, "bold" if device.active_alerts else "")
+
+
+def _sensors_cell(device: DeviceState, _view: View) -> Cell:
+    return _text_cell(",".join(sorted(device.sensors)) or "-")
+
+
+def _stat_cell(stat: str) -> Callable[[DeviceState, View], Cell]:
+    def make(device: DeviceState, _view: View) -> Cell:
+        window = _open_window(device)
+        return _value_cell(getattr(window, stat) if window else None)
+
+    return make
+
+
+#: How each column's cell is made from a device, by column key.
+CELL_MAKERS: dict[str, Callable[[DeviceState, View], Cell]] = {
+    "device": _device_cell,
+    "alerts": _alerts_cell,
+    "sensors": _sensors_cell,
+    "latest": _latest_cell,
+    "seen": seen_cell,
+    "window": _window_cell,
+    "count": _count_cell,
+    "mean": _stat_cell("mean"),
+    "min": _stat_cell("min"),
+    "max": _stat_cell("max"),
+    "lag": _lag_cell,
+}
+
+
+def row_cells(device: DeviceState, view: View) -> dict[str, Cell]:
+    """The cells of a device's row as they are now, by column key."""
+    return {key: make(device, view) for key, make in CELL_MAKERS.items()}
+
+
+class LiveCell:
+    """A cell that draws its device's current state whenever the table renders it.
+
+    Updating a device therefore costs nothing per cell: the table re-renders only the rows
+    on screen, and only rows on screen are told they changed (``update_cell``). Sorting asks
+    each cell for its :meth:`sort_key` once.
+    """
+
+    __slots__ = ("column", "device", "view")
+
+    def __init__(self, column: str, device: DeviceState, view: View) -> None:
+        self.column = column
+        self.device = device
+        self.view = view
+
+    def current(self) -> Cell:
+        return CELL_MAKERS[self.column](self.device, self.view)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return self.current().key
+
+    def __rich_console__(self, _console: Console, _options: ConsoleOptions) -> RenderResult:
+        yield self.current().text
+
+    def __rich_measure__(self, _console: Console, _options: ConsoleOptions) -> Measurement:
+        # Columns have fixed widths: adding 10,000 rows need not measure 110,000 texts.
+        return Measurement(1, 1)
+
+    def __str__(self) -> str:
+        return self.current().text.plain
+
+
+def live_row(device: DeviceState, view: View) -> list[LiveCell]:
+    return [LiveCell(column.key, device, view) for column in COLUMNS]
+
+
+def _sort_key(cells: LiveCell | tuple[LiveCell, ...]) -> tuple[Any, ...]:
+    if isinstance(cells, LiveCell):
+        return cells.sort_key()
+    return tuple(cell.sort_key() for cell in cells)
+
+
+class DevicesTable(DataTable[LiveCell]):
     """All devices (or those matching the filter), kept sorted by one column."""
 
     DEFAULT_CSS = """
@@ -181,38 +259,43 @@ class DevicesTable(DataTable[Cell]):
         )
 
     def upsert(self, names: Iterable[str]) -> None:
-        """Bring the rows of these devices up to date: update in place, add new ones."""
+        """Bring the rows of these devices up to date: add new ones, redraw those on screen."""
         devices = self._view.model.devices
+        first, last = self._visible_rows()
         added = False
         for name in names:
             device = devices.get(name)
             if device is None or not self.matches(device):
                 continue
-            cells = row_cells(device, self._view)
-            if RowKey(name) in self.rows:
-                for key, cell in cells.items():
-                    self.update_cell(name, key, cell)
-            else:
-                self.add_row(*(cells[c.key] for c in COLUMNS), key=name)
+            key = RowKey(name)
+            if key not in self.rows:
+                self.add_row(*live_row(device, self._view), key=name)
                 added = True
+            elif first <= self.get_row_index(key) < last:
+                for column in COLUMNS:
+                    self.update_cell(key, column.key, LiveCell(column.key, device, self._view))
         if added or self.sort_column != "device":
             self._needs_sort = True
         if added:
             self.apply_sort()  # new rows go to their place at once; value changes wait for tick
         self._retitle()
 
+    def _visible_rows(self) -> tuple[int, int]:
+        first = max(0, int(self.scroll_y))
+        return first, min(self.row_count, first + max(1, self.size.height))
+
     def refresh_ages(self) -> None:
         """Redraw the clock-dependent cells of the rows on screen."""
         devices = self._view.model.devices
-        first = max(0, int(self.scroll_y))
-        for index in range(first, min(self.row_count, first + self.size.height)):
+        first, last = self._visible_rows()
+        for index in range(first, last):
             try:
                 key = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key
             except CellDoesNotExist:
                 break
             device = devices.get(str(key.value))
             if device is not None:
-                self.update_cell(key, "seen", seen_cell(device, self._view))
+                self.update_cell(key, "seen", LiveCell("seen", device, self._view))
 
     def set_filter(self, text: str) -> None:
         """Show only devices whose id or a sensor name contains ``text`` (case-insensitive)."""
@@ -226,13 +309,9 @@ class DevicesTable(DataTable[Cell]):
         keep = self.cursor_device
         self.clear()
         view = self._view
-        rows = [
-            row_cells(device, view)
-            for device in view.model.devices.values()
-            if self.matches(device)
-        ]
-        for cells in rows:
-            self.add_row(*(cells[c.key] for c in COLUMNS), key=cells["device"].text.plain)
+        for device in view.model.devices.values():
+            if self.matches(device):
+                self.add_row(*live_row(device, view), key=device.device)
         self._needs_sort = True
         self.apply_sort()
         self._move_to(keep)
@@ -259,10 +338,8 @@ class DevicesTable(DataTable[Cell]):
             return
         self._needs_sort = False
         keep = self.cursor_device
-        if self.sort_column == "device":
-            self.sort("device", reverse=self.sort_reverse)
-        else:
-            self.sort(self.sort_column, "device", reverse=self.sort_reverse)
+        columns = ("device",) if self.sort_column == "device" else (self.sort_column, "device")
+        self.sort(*columns, key=_sort_key, reverse=self.sort_reverse)
         self._move_to(keep)
         self._retitle()
 
