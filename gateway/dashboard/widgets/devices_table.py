@@ -262,7 +262,7 @@ class DevicesTable(DataTable[LiveCell]):
         """Bring the rows of these devices up to date: add new ones, redraw those on screen."""
         devices = self._view.model.devices
         first, last = self._visible_rows()
-        added = False
+        added = redrawn = offscreen = False
         for name in names:
             device = devices.get(name)
             if device is None or not self.matches(device):
@@ -274,6 +274,15 @@ class DevicesTable(DataTable[LiveCell]):
             elif first <= self.get_row_index(key) < last:
                 for column in COLUMNS:
                     self.update_cell(key, column.key, LiveCell(column.key, device, self._view))
+                redrawn = True
+            else:
+                offscreen = True
+        if offscreen and not redrawn and not added and last > first:
+            # Rows drawn earlier may be cached: tell the table its content changed.
+            row = self.coordinate_to_cell_key(Coordinate(first, 0)).row_key
+            device = devices.get(str(row.value))
+            if device is not None:
+                self.update_cell(row, "device", LiveCell("device", device, self._view))
         if added or self.sort_column != "device":
             self._needs_sort = True
         if added:
