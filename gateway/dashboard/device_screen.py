@@ -97,7 +97,7 @@ class SensorPanel(Vertical):
         margin-bottom: 1;
     }
     SensorPanel > Static { height: auto; }
-    SensorPanel > Sparkline { height: 1; }
+    SensorPanel > Sparkline { height: 1; width: 60; }
     """
 
     def __init__(self, name: str) -> None:

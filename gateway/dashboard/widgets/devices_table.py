@@ -71,7 +71,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("device", "Device", 18, "device id"),
     Column("alerts", "Alerts", 6, "active alerts"),
     Column("sensors", "Sensors", 16, "sensor names"),
-    Column("latest", "Latest", 16, "newest value and its sensor"),
+    Column("latest", "Latest", 20, "newest value and its sensor"),
     Column("seen", "Seen", 8, "time since the newest reading; yellow when stale"),
     Column("window", "Window", 12, "open window of that sensor: start/size"),
     Column("count", "N", 5, "readings in the open window"),
