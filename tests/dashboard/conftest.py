@@ -91,6 +91,21 @@ class MqttPeer:
         self._client.loop_stop()
 
 
+@pytest.fixture(autouse=True)
+def no_threads_left_behind() -> Iterator[None]:
+    """Fail a test that leaves a thread running (a paho loop the app did not stop)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"threads left running: {[t.name for t in extra]}")
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def gateway(mosquitto: Mosquitto) -> Iterator[MqttPeer]:
     """Publishes recorded gateway messages to the test's broker."""
