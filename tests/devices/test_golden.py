@@ -170,7 +170,7 @@ def test_senml_rfc8428_examples() -> None:
         Reading("dev-1", "s", value, 1276020076001 + offset)
         for value, offset in [(1.2, -5000), (1.3, -4000), (1.4, -3000), (1.5, -2000),
                               (1.6, -1000), (1.7, 0)]
-    ]  # fmt: skip
+    ]
     voltage = build_decoder(format="senml", value="urn:dev:ow:10e2073a0108006:voltage")
     assert outcome(voltage, "t", RFC_SERIES) == [Reading("dev-1", "s", 120.1, 1276020076001)]
 
@@ -242,14 +242,14 @@ def test_sparkplug_birth_then_data_by_alias() -> None:
 def test_sparkplug_historical_gaps_and_refusals() -> None:
     decoder = build_decoder(format="sparkplug_b", value="T")
     birth = _payload(0, 1_000_000_000_000, {"name": "T", "alias": 1, "datatype": 10,
-                                            "double_value": 1.0})  # fmt: skip
+                                            "double_value": 1.0})
     assert outcome(decoder, "spBv1.0/g/NBIRTH/n", birth) == [
         Reading("dev-1", "s", 1.0, 1_000_000_000_000)
     ]
     historical = _payload(
         5, 1_000_000_005_000,
         {"alias": 1, "double_value": 2.0, "is_historical": True, "timestamp": 999_999_000_000},
-    )  # fmt: skip
+    )
     assert outcome(decoder, "spBv1.0/g/NDATA/n", historical) == [
         Reading("dev-1", "s", 2.0, 999_999_000_000, historical=True)
     ]

@@ -24,7 +24,7 @@ SMALL = DecodeLimits(max_payload_bytes=4096, max_json_depth=8, max_json_keys=50,
 def raw_decoder(fmt: str, limits: DecodeLimits | None = None) -> Decoder:
     example = PROFILE_EXAMPLES[fmt]
     guarded = build_decoder(format=fmt, value=example.value, timestamp=example.timestamp,
-                            limits=limits, now_ms=lambda: 1_700_000_000_000)  # fmt: skip
+                            limits=limits, now_ms=lambda: 1_700_000_000_000)
     inner: Decoder = guarded.inner  # type: ignore[attr-defined]
     return inner
 
@@ -51,7 +51,7 @@ json_values = st.recursive(
 field_names = st.sampled_from(
     ["temp", "ts", "temperature", "last_seen", "Time", "DS18B20", "Temperature", "params",
      "method", "temperature:0", "tC", "n", "v", "bn", "bt", "t", "s", "StatusSNS"]
-)  # fmt: skip
+)
 # objects shaped like the real thing, with wrong or odd values where the fields are
 near_miss = st.recursive(
     json_scalars | st.sampled_from(["NotifyStatus", "2024-01-01T00:00:00Z", "temp"]),
@@ -66,7 +66,7 @@ topics = st.one_of(
     st.sampled_from(["", "/", "a//b", "+/#", "spBv1.0", "spBv1.0/g/DDATA/n", "spBv1.0/STATE/h",
                      "x/status/temperature:0", "homie/d/$state", "zigbee2mqtt/bridge/log"]),
     st.text(max_size=40),
-)  # fmt: skip
+)
 
 
 def dumps(document: object) -> bytes:

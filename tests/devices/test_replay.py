@@ -131,7 +131,7 @@ def test_replay_publishes_through_a_broker(
 
 def test_simulate_publishes_through_a_broker(mosquitto: Mosquitto, collector: Collector) -> None:
     args = parse(simulator, ["--port", str(mosquitto.port), "--devices", "2", "--rate", "50",
-                             "--duration", "0.2", "--seed", "1", "--quiet"])  # fmt: skip
+                             "--duration", "0.2", "--seed", "1", "--quiet"])
     assert simulator.run(args) == 0
     wait_for(lambda: len(collector.messages) == 20, 10, "20 simulated messages")
     assert {topic for topic, _ in collector.messages} == {

@@ -44,7 +44,7 @@ def test_demo_shape_and_counts() -> None:
     times = [m.event_ms for m in out]
     assert times == sorted(times)  # no out-of-order asked for: delivered in event order
     assert [m.event_ms for m in out if m.device == "dev-001"][:3] == [START, START + 500,
-                                                                       START + 1000]  # fmt: skip
+                                                                       START + 1000]
 
 
 def test_signal_is_realistic() -> None:
@@ -60,7 +60,7 @@ def test_signal_is_realistic() -> None:
 
 def test_spike_visible_only_on_anomalous_devices() -> None:
     out = messages(devices=3, rate=1, duration=600, seed=5, anomaly="spike", anomaly_rate=0.05,
-                   anomaly_devices=1)  # fmt: skip
+                   anomaly_devices=1)
     flagged = [m for m in out if m.anomaly == "spike"]
     assert flagged
     assert {m.device for m in flagged} == {"dev-001"}
@@ -97,7 +97,7 @@ def test_dropout_leaves_gaps() -> None:
 
 def test_out_of_order_and_late_delivery() -> None:
     out = messages(devices=2, rate=2, duration=120, seed=4, out_of_order=0.1, late=0.05,
-                   late_delay=30)  # fmt: skip
+                   late_delay=30)
     assert len(out) == 2 * 2 * 120
     sends = [m.send_ms for m in out]
     assert sends == sorted(sends)  # yielded in delivery order
