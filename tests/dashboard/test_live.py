@@ -91,7 +91,7 @@ async def test_a_device_appears_and_its_values_update(make_app: MakeApp, gateway
         assert cell(app, "boiler-1", "count") == "8"
         assert cell(app, "boiler-1", "alerts") == "1"
         assert main(app).devices.row_count == 1
-        assert "in 24.6/s" in header(app)
+        assert "readings 24.6/s" in header(app)
         assert "outbox 120 rows" in header(app)
         assert "redis ✘ down" in header(app)
         assert "late 3" in header(app)
@@ -237,7 +237,7 @@ async def test_the_gateways_last_will_shows_it_offline(
             pilot, lambda: "OFFLINE since 03:20:00" in header(app), "the gateway shown offline"
         )
         assert "is offline since 03:20:00. Showing the last known state." in banner(app)
-        assert "in 24.6/s" in header(app)  # last known figures kept
+        assert "readings 24.6/s" in header(app)  # last known figures kept
 
 
 async def test_a_retained_offline_status_is_shown(make_app: MakeApp, gateway: MqttPeer) -> None:

@@ -42,7 +42,7 @@ def render_header(view: View) -> Text:
             line1.append(Text(f"v{status.version}", style=_DIM))
         if status.online and status.uptime_s is not None:
             line1.append(Text.assemble(("up ", _DIM), fmt.duration_ms(status.uptime_s * 1000)))
-        line1.append(Text.assemble(("in ", _DIM), fmt.rate(status.readings_per_s)))
+        line1.append(Text.assemble(("readings ", _DIM), fmt.rate(status.readings_per_s)))
     line1.append(Text.assemble(("devices ", _DIM), fmt.count(len(model.devices))))
     active = len(model.alerts.active)
     line1.append(Text.assemble(("alerts ", _DIM), (str(active), "bold red" if active else _OK)))
