@@ -85,7 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print live results instead of opening the dashboard")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
+    # SIGTERM stops the demo like Ctrl-C does: everything it started is stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="edge-gateway-demo-"))
     children: list[subprocess.Popen[bytes]] = []
     try:

@@ -67,6 +67,11 @@ def wall_clock_ms() -> int:
 _Publish = tuple[str, bytes, int]  # topic, payload, QoS
 
 
+def _acknowledged(alert: dict[str, Any], ack: dict[str, Any]) -> dict[str, Any]:
+    return {**alert, "acknowledged": True, "acknowledged_at": ack["at"],
+            "acknowledged_by": ack["by"]}
+
+
 class StartupError(Exception):
     """The gateway cannot start; the message says what the operator must fix."""
 
@@ -487,8 +492,7 @@ class Gateway:
                 entries.append(entry)
             acked = self._acks.get(alert["alert_id"])
             if acked is not None:
-                payload = orjson.dumps({**alert, "acknowledged": True,
-                                        "acknowledged_at": acked["at"]})
+                payload = orjson.dumps(_acknowledged(alert, acked))
             if alert["state"] == "resolved":
                 self._acks.pop(alert["alert_id"], None)
             publishes.append((topics.alerts, payload, 1))
@@ -512,9 +516,7 @@ class Gateway:
         active = []
         for alert in self.actors.active_alerts():
             acked = self._acks.get(alert["alert_id"])
-            if acked is not None:
-                alert = {**alert, "acknowledged": True, "acknowledged_at": acked["at"]}
-            active.append(alert)
+            active.append(alert if acked is None else _acknowledged(alert, acked))
         self._mqtt.publish(self.topics.alerts_active, orjson.dumps(active), qos=1, retain=True)
 
     def _publish_views(self, now: int, *, to_outbox: bool) -> None:
@@ -523,7 +525,10 @@ class Gateway:
             return
         views = self.actors.views(changed, now)
         for view in views:
-            self._mqtt.publish(self.topics.device(view["device"]), orjson.dumps(view), qos=0)
+            # Retained, so a dashboard started later sees quiet devices too.
+            self._mqtt.publish(
+                self.topics.device(view["device"]), orjson.dumps(view), qos=0, retain=True
+            )
         if to_outbox and self.config.redis is not None:
             self._pending_summaries = [device_entry(v)[1] for v in views]
 
@@ -546,8 +551,7 @@ class Gateway:
         self._acks[alert_id] = {"by": command.by, "at": now}
         log.info("alert %s acknowledged by %s", alert_id, command.by)
         if self._mqtt is not None:
-            acked = {**alert, "acknowledged": True, "acknowledged_at": now, "acknowledged_by":
-                     command.by}
+            acked = _acknowledged(alert, self._acks[alert_id])
             self._mqtt.publish(self.topics.alerts, orjson.dumps(acked), qos=1)
             self._publish_active_alerts()
 

@@ -104,3 +104,33 @@ async def test_a_crashing_detector_is_contained_to_its_device(
     assert status["devices"]["restarts"] == 3
     assert status["devices"]["parked_ids"] == ["bad"]
     assert gateway.actors.stats.failed_readings == 3
+
+
+async def test_an_acknowledgement_is_republished_and_kept_across_a_restart(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    base = _base()
+    detector = {"type": "threshold", "max": 50.0, "resolve_after": 3}
+    config = gateway_config(mosquitto.port, tmp_path / "s.db",
+                            sensors=[_sensor(detectors=[detector])])
+    async with running_gateway(config):
+        with collector(mosquitto.host, mosquitto.port, "edge-gateway/gw-test/alerts") as out:
+            with publisher(mosquitto.host, mosquitto.port) as pub:
+                pub.send("site/boiler/temperature", {"temp": 90.0, "ts": base + 100})
+                await out.until(lambda c: len(c.json("/alerts")) >= 1, what="the alert")
+                (raised,) = out.json("/alerts")
+                pub.send("edge-gateway/gw-test/commands",
+                         {"command": "ack", "alert_id": raised["alert_id"], "by": "op@panel"})
+                await out.until(lambda c: len(c.json("/alerts")) >= 2, what="the ack")
+    acked = out.json("/alerts")[1]
+    assert acked["alert_id"] == raised["alert_id"]
+    assert acked["state"] == "raised"
+    assert (acked["acknowledged"], acked["acknowledged_by"]) == (True, "op@panel")
+    # After a restart the retained list of active alerts still shows it acknowledged.
+    async with running_gateway(config):
+        with collector(mosquitto.host, mosquitto.port,
+                       "edge-gateway/gw-test/alerts/active") as out:
+            with publisher(mosquitto.host, mosquitto.port) as pub:
+                pub.send("site/boiler/temperature", {"temp": 91.0, "ts": base + 200})
+            await out.until(lambda c: any(m and m[0].get("acknowledged") for m in c.json()
+                                          if isinstance(m, list)), what="acked after restart")
