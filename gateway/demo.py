@@ -65,8 +65,10 @@ max_lateness = "10s"
 
 [[sensors.detectors]]
 type = "threshold"
-max = 35.0
-clear_max = 33.0
+max = 30.0
+clear_max = 28.0
+min = 12.0
+clear_min = 14.0
 severity = "critical"
 
 [[sensors.detectors]]
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                 [
                     python, "-m", "gateway", "simulate", "--host", host, "--port", str(port),
                     "--devices", str(args.devices), "--rate", str(args.rate),
-                    "--anomaly", "spike", "--anomaly-rate", "0.01", "--seed", "7",
+                    "--anomaly", "spike", "--anomaly-rate", "0.02", "--anomaly-devices", "2",
+                    "--seed", "7",
                 ],
                 stdout=subprocess.DEVNULL, stderr=(workdir / "simulator.log").open("wb"),
             )
