@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--devices", default="100,10000")
     parser.add_argument("--qos", default="0,1")
     args = parser.parse_args(argv)
-    count = args.count or (60_000 if args.quick else 300_000)
+    count = args.count or (60_000 if args.quick else 200_000)
     repeats = args.repeats or (1 if args.quick else 3)
     print(f"# End-to-end ingest ({machine()}; {load()} at start)")
     results: dict[str, Any] = {"count": count, "repeats": repeats, "load_start": load(),
