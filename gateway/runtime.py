@@ -398,6 +398,7 @@ class Gateway:
         journal: list[JournalEntry] = []
         effects = Effects()
         accepted: list[Reading] = []
+        redeliverable: list[Reading] = []  # QoS 0 messages are never redelivered
         commands: list[Message] = []
         for message in messages:
             if message.topic == self.topics.commands:
@@ -409,8 +410,10 @@ class Gateway:
             if message.dup and self._recent.already_journalled(readings):
                 continue  # a redelivery whose first copy is in the journal: ack it, skip it
             accepted.extend(readings)
+            if message.qos:
+                redeliverable.extend(readings)
         if accepted:
-            self._recent.add_all(accepted)
+            self._recent.add_all(redeliverable)
             for device in {r.device for r in accepted if r.device not in self.actors}:
                 await self._ensure_actor(store, device, now)
             self.actors.deliver(accepted, now, effects)
