@@ -44,6 +44,7 @@ through ``probation``.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 _SQRT2 = math.sqrt(2.0)
@@ -113,14 +114,14 @@ class AutoScorer:
         self.step = 0.0
         slots = int(p["slots"])
         self.slot = 0
-        self.slot_n = [0.0] * slots
-        self.slot_mean = [0.0] * slots
-        self.slot_var = [0.0] * slots
-        self.slot_step = [0.0] * slots
-        self.avg = [0.0] * _N_COMPONENTS
-        self.norm_mean = [0.0] * _N_COMPONENTS
-        self.norm_var = [0.0] * _N_COMPONENTS
-        self.peak = [0.0] * _N_COMPONENTS
+        self.slot_n = array("d", bytes(8 * slots))
+        self.slot_mean = array("d", bytes(8 * slots))
+        self.slot_var = array("d", bytes(8 * slots))
+        self.slot_step = array("d", bytes(8 * slots))
+        self.avg = array("d", bytes(8 * _N_COMPONENTS))
+        self.norm_mean = array("d", bytes(8 * _N_COMPONENTS))
+        self.norm_var = array("d", bytes(8 * _N_COMPONENTS))
+        self.peak = array("d", bytes(8 * _N_COMPONENTS))
         self.det_at = -(10**12)
         self.det_first = -(10**12)
         self.last = 0.0
@@ -241,7 +242,7 @@ class AutoScorer:
         snap: dict[str, Any] = {"v": _VERSION}
         for name in self._FIELDS:
             value = getattr(self, name)
-            snap[name] = list(value) if isinstance(value, list) else value
+            snap[name] = value.tolist() if isinstance(value, array) else value
         return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -252,7 +253,7 @@ class AutoScorer:
         for name in self._FIELDS:
             value = snap[name]
             if isinstance(value, list):
-                setattr(self, name, [float(v) for v in value])
+                setattr(self, name, array("d", [float(v) for v in value]))
             elif name in self._INTS:
                 setattr(self, name, int(value))
             else:
