@@ -225,8 +225,9 @@ class ListOutbox:
     def register_cursor(self, name: str) -> None:
         pass
 
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        return self._entries[self._position : self._position + limit]
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        start = max(self._position, bisect.bisect_right(self._ids, after))
+        return self._entries[start : start + limit]
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
         self._position = max(self._position, bisect.bisect_right(self._ids, upto_id))

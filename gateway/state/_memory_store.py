@@ -7,12 +7,20 @@ copies rather than the caller's objects).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.state._errors import StateUsageError
-from gateway.state._store import GatewayStore, NowMs, dump_snapshot, entry_size, load_snapshot
+from gateway.state._store import (
+    GatewayStore,
+    NowMs,
+    dump_snapshot,
+    entry_size,
+    load_snapshot,
+    new_epoch,
+)
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 
 __all__ = ["MemoryGatewayStore"]
@@ -46,11 +54,18 @@ class MemoryGatewayStore(GatewayStore):
         self._checkpoint_id = 0
         self._parked: dict[str, bytes] = {}
         self._outbox: dict[int, _Row] = {}  # insertion order is id order
+        # Ids in order, for reads and acks that start in the middle: ids of removed rows stay
+        # until compacted (when they are the majority), and ``_head`` skips the acknowledged
+        # prefix, so an ack or a read costs what it touches, never a copy of the whole outbox.
+        self._ids: list[int] = []
+        self._head = 0
         self._keys: dict[str, int] = {}  # dedupe key -> id of a pending row
         self._done: dict[str, int] = {}  # dedupe key -> journal seq, delivered or dropped
         self._outbox_id = 0
         self._bytes = 0
         self._dropped = {"dropped_windows": 0, "dropped_alerts": 0}
+        # Nothing survives this object, so ids start at 1 again in the next one: a new epoch.
+        self._epoch = new_epoch()
 
     async def _open(self) -> None:
         return None
@@ -77,6 +92,7 @@ class MemoryGatewayStore(GatewayStore):
             self._outbox_id += 1
             row = _Row(replace(entry, id=self._outbox_id), entry_size(entry), last)
             self._outbox[self._outbox_id] = row
+            self._ids.append(self._outbox_id)
             self._keys[key] = self._outbox_id
             self._bytes += row.size
         if self._bytes > self.max_outbox_bytes:
@@ -84,13 +100,23 @@ class MemoryGatewayStore(GatewayStore):
 
     def _enforce_quota(self) -> None:
         target = int(self.max_outbox_bytes * QUOTA_LOW_WATER)
-        for alerts, counter in ((False, "dropped_windows"), (True, "dropped_alerts")):
-            for row_id, row in list(self._outbox.items()):
-                if self._bytes <= target:
-                    return
-                if (row.entry.kind == "alert") is alerts:
-                    self._drop(row_id)
-                    self._dropped[counter] += 1
+        try:
+            for alerts, counter in ((False, "dropped_windows"), (True, "dropped_alerts")):
+                for index in range(self._head, len(self._ids)):
+                    if self._bytes <= target:
+                        return
+                    row = self._outbox.get(self._ids[index])
+                    if row is not None and (row.entry.kind == "alert") is alerts:
+                        self._drop(row.entry.id)
+                        self._dropped[counter] += 1
+        finally:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Forget the ids of removed rows once they are the majority (amortised O(1))."""
+        if len(self._ids) - len(self._outbox) > max(1024, len(self._outbox)):
+            self._ids = [row_id for row_id in self._ids[self._head :] if row_id in self._outbox]
+            self._head = 0
 
     def _drop(self, row_id: int) -> None:
         row = self._outbox.pop(row_id)
@@ -141,14 +167,16 @@ class MemoryGatewayStore(GatewayStore):
         self._check_open()
         self._parked.pop(key, None)
 
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        position = self._check_cursor(cursor)
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        position = max(self._check_cursor(cursor), after)
         out: list[OutboxEntry] = []
-        for row_id, row in self._outbox.items():
-            if len(out) >= limit:
-                break
-            if row_id > position:
+        ids, rows = self._ids, self._outbox
+        index = bisect.bisect_right(ids, position, lo=self._head)
+        while len(out) < limit and index < len(ids):
+            row = rows.get(ids[index])
+            if row is not None:
                 out.append(row.entry)
+            index += 1
         return out
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
@@ -158,10 +186,13 @@ class MemoryGatewayStore(GatewayStore):
         self._cursors[cursor] = min(upto_id, self._outbox_id)
         floor = self._floor()
         assert floor is not None
-        for row_id in list(self._outbox):
-            if row_id > floor:
-                break
-            self._drop(row_id)
+        ids, index = self._ids, self._head
+        while index < len(ids) and ids[index] <= floor:
+            if ids[index] in self._outbox:
+                self._drop(ids[index])
+            index += 1
+        self._head = index
+        self._compact()
 
     async def outbox_stats(self) -> OutboxStats:
         self._check_open()

@@ -5,7 +5,7 @@ write is atomic on the server: a Lua script (``commit_batch``, ``outbox_ack``) o
 
 Keys (``S = edge:{gw}:store``)::
 
-    S:meta        hash  seq (last journal seq), outbox_seq, rows, bytes, ckpt_seq,
+    S:meta        hash  epoch, seq (last journal seq), outbox_seq, rows, bytes, ckpt_seq,
                         dropped_windows, dropped_alerts
     S:journal     zset  score seq, member "<seq>|<JSON [device, sensor, value, ts, arrival,
                         historical]>"
@@ -45,6 +45,7 @@ from gateway.state._store import (
     dump_snapshot,
     entry_size,
     load_snapshot,
+    new_epoch,
     snapshot_digest,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
@@ -184,6 +185,22 @@ return {n, upto}
 )
 
 
+# KEYS: 1 meta. ARGV: 1 a new epoch. The keys' epoch, made once; "0" for keys that were
+# already used before epochs existed (their Redis sink mark is applied:0).
+_EPOCH = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch then return epoch end
+if redis.call('HEXISTS', KEYS[1], 'seq') == 1 or redis.call('HEXISTS', KEYS[1], 'outbox_seq') == 1
+then
+  epoch = '0'
+else
+  epoch = ARGV[1]
+end
+redis.call('HSET', KEYS[1], 'epoch', epoch)
+return epoch
+"""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -256,6 +273,8 @@ class RedisGatewayStore(GatewayStore):
             with self._errors():
                 self._commit_script = self._client.register_script(_COMMIT)
                 self._ack_script = self._client.register_script(_ACK)
+                epoch = await self._client.eval(_EPOCH, 1, self._meta, new_epoch())
+                self._epoch = _text(epoch)
                 seq = await self._client.hget(self._meta, "seq")
                 self._next_seq = int(seq or 0) + 1
                 cursors = await self._client.hgetall(self._k("cursors"))
@@ -403,8 +422,8 @@ class RedisGatewayStore(GatewayStore):
 
     # -- outbox consumers ------------------------------------------------------------------
 
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        position = self._check_cursor(cursor)
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        position = max(self._check_cursor(cursor), after)
         client = self._redis
         with self._errors():
             ids: list[Any] = await client.zrangebyscore(

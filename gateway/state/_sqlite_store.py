@@ -35,6 +35,7 @@ from gateway.state._store import (
     dump_snapshot,
     entry_size,
     load_snapshot,
+    new_epoch,
     snapshot_digest,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
@@ -61,6 +62,14 @@ _INSERT_OUTBOX = (
     "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE dedupe_key = ?) "
     "AND NOT EXISTS (SELECT 1 FROM outbox_done WHERE dedupe_key = ?)"
 )
+
+
+_EPOCH_COUNTER = "outbox_epoch"
+"""The file's epoch lives in ``counters`` (an integer: 0 for files from before epochs)."""
+
+
+def _epoch_text(value: int) -> str:
+    return f"{value:016x}" if value else "0"
 
 
 _DROP_ORDER = (("kind != 'alert'", "dropped_windows"), ("kind = 'alert'", "dropped_alerts"))
@@ -130,7 +139,35 @@ class SqliteGatewayStore(GatewayStore):
             for name, position in await db.execute_fetchall("SELECT name, position FROM cursors"):
                 self._cursors[str(name)] = int(position)
             for name, value in await db.execute_fetchall("SELECT name, value FROM counters"):
-                self._counters[str(name)] = int(value)
+                if name == _EPOCH_COUNTER:
+                    self._epoch = _epoch_text(int(value))
+                else:
+                    self._counters[str(name)] = int(value)
+            if self._epoch is None:
+                self._epoch = await self._create_epoch(db)
+
+    async def _create_epoch(self, db: aiosqlite.Connection) -> str:
+        """Give the file its epoch, once: a new one for a new file, ``0`` for a file that was
+        already used before epochs existed (its Redis mark is ``applied:0``)."""
+        used = await db.execute_fetchall(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name IN ('outbox', 'checkpoints'))"
+            " OR EXISTS (SELECT 1 FROM journal) OR EXISTS (SELECT 1 FROM cursors)"
+        )
+        value = 0 if next(iter(used))[0] else int(new_epoch(), 16)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(
+                "INSERT OR IGNORE INTO counters(name, value) VALUES (?, ?)", (_EPOCH_COUNTER, value)
+            )
+            found = await db.execute_fetchall(
+                "SELECT value FROM counters WHERE name = ?", (_EPOCH_COUNTER,)
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            raise
+        return _epoch_text(int(next(iter(found))[0]))
 
     async def _close(self) -> None:
         db, self._db = self._db, None
@@ -459,17 +496,16 @@ class SqliteGatewayStore(GatewayStore):
 
     # -- outbox consumers ------------------------------------------------------------------
 
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        position = self._check_cursor(cursor)
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        position = max(self._check_cursor(cursor), after)
+        # One range scan of the rowid B-tree; the columns come back as the entry's types
+        # (INTEGER, TEXT, BLOB), so the rows are the entries' fields as they are.
         rows = await self._read(
             "SELECT id, kind, dedupe_key, payload, created_at FROM outbox "
             "WHERE id > ? ORDER BY id LIMIT ?",
             (position, max(0, limit)),
         )
-        return [
-            OutboxEntry(int(i), kind, key, bytes(payload), int(created))
-            for i, kind, key, payload, created in rows
-        ]
+        return [OutboxEntry(*row) for row in rows]
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
         position = self._check_cursor(cursor)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,12 +34,25 @@ from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxSt
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
 
-__all__ = ["ROW_OVERHEAD_BYTES", "GatewayStore", "SnapshotDiff", "open_store"]
+__all__ = [
+    "ROW_OVERHEAD_BYTES",
+    "EncodedSnapshot",
+    "GatewayStore",
+    "SnapshotDiff",
+    "encode_snapshot",
+    "new_epoch",
+    "open_store",
+]
 
 ROW_OVERHEAD_BYTES = 64
 """Estimated per-entry cost on disk beyond payload and dedupe key (row header, index entry)."""
 
 NowMs = Callable[[], int]
+
+
+def new_epoch() -> str:
+    """A fresh outbox epoch (64 random bits, hex; never ``"0"``, the pre-epoch one)."""
+    return f"{secrets.randbits(63) | 1 << 62:016x}"
 
 
 def wall_clock_ms() -> int:
@@ -51,8 +65,24 @@ def entry_size(entry: OutboxEntry) -> int:
     return len(entry.payload) + len(entry.dedupe_key.encode()) + ROW_OVERHEAD_BYTES
 
 
+class EncodedSnapshot(bytes):
+    """A snapshot already serialised by :func:`encode_snapshot`; stores write it as it is.
+
+    Lets the owner of many snapshots keep them as compact bytes (a device's JSON is several
+    times smaller than its decoded dicts and lists) and still hand the same object to every
+    ``write_checkpoint``, which then skips it as unchanged.
+    """
+
+
+def encode_snapshot(key: str, snapshot: Any) -> EncodedSnapshot:
+    """:func:`dump_snapshot`, marked as done; :func:`load_snapshot` reads it back."""
+    return EncodedSnapshot(dump_snapshot(key, snapshot))
+
+
 def dump_snapshot(key: str, snapshot: Any) -> bytes:
     """Serialise one snapshot as JSON (NaN and infinities kept, unlike strict JSON)."""
+    if isinstance(snapshot, EncodedSnapshot):
+        return snapshot
     try:
         return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode()
     except (TypeError, ValueError) as exc:
@@ -131,6 +161,21 @@ class GatewayStore(Lifecycle, abc.ABC):
         self._now_ms = now_ms
         self._cursors: dict[str, int] = {}
         self._registered: set[str] = set()
+        self._epoch: str | None = None
+
+    @property
+    def epoch(self) -> str:
+        """Identity of this store's outbox: made once when the store's storage is created (a
+        new state file, new Redis keys, every memory store) and the same after every restart.
+
+        Outbox ids start at 1 again in new storage; a sink that remembers "delivered up to
+        id N" (the Redis sink's high-water mark, ``applied:<epoch>``) keys that by the epoch,
+        so a new file's entries are not mistaken for resends of the old one's. Storage from
+        before epochs existed reports ``"0"``, the epoch its marks were kept under.
+        """
+        self._check_open()
+        assert self._epoch is not None, "a store sets its epoch when it opens"
+        return self._epoch
 
     @abc.abstractmethod
     async def _open(self) -> None: ...
@@ -221,8 +266,9 @@ class GatewayStore(Lifecycle, abc.ABC):
         return min(self._cursors[name] for name in self._registered)
 
     @abc.abstractmethod
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        """Up to ``limit`` entries after the cursor's position, in id order."""
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        """Up to ``limit`` entries after the cursor's position and after id ``after`` (a
+        consumer reading ahead of what it acknowledged), in id order."""
 
     @abc.abstractmethod
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:

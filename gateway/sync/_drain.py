@@ -84,9 +84,16 @@ class DrainLoop:
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         """Entries this sink confirmed since start."""
-        self._acked = 0
+        self._acked = 0  # the last id acknowledged to the store
+        self._confirmed = 0  # the last id the sink confirmed
+        self._read_upto = 0  # the last id read (0: read from the cursor)
+        self._prefetch: asyncio.Task[Sequence[OutboxEntryLike]] | None = None
+        self._ack_task: asyncio.Task[None] | None = None
+        self._blocks: collections.deque[Sequence[OutboxEntryLike]] = collections.deque()
+        self._block_offset = 0  # entries of _blocks[0] already counted as delivered
         self.read_ahead = max(batch_size, min(10 * batch_size, 10_000))
-        """Entries read (and acknowledged) at once; delivered ``batch_size`` at a time."""
+        """Entries read at once (the next block is read while one is delivered); delivered
+        ``batch_size`` at a time."""
 
     # -- what a sink provides -------------------------------------------------------------
 
@@ -142,6 +149,11 @@ class DrainLoop:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        ack = self._ack_task
+        if ack is not None:  # let the last acknowledgement finish (it is short)
+            await asyncio.wait([ack])
+            if not ack.cancelled():
+                ack.exception()  # retrieved: the next start reads from the cursor anyway
         if isinstance(self._signal, OutboxSignal) and self._wake is not None:
             self._signal.unsubscribe(self._wake)
         await self.on_close()
@@ -191,65 +203,137 @@ class DrainLoop:
                     await wake.wait()
 
     async def drain_once(self) -> int:
-        """Read up to :attr:`read_ahead` entries, deliver them ``batch_size`` at a time and
-        acknowledge what the sink confirmed; the number of entries done (0: idle).
+        """Deliver the next block of up to :attr:`read_ahead` entries, ``batch_size`` at a
+        time; the number of entries handed to the sink (0: nothing new, and everything the
+        sink confirmed is acknowledged).
 
-        Acknowledging is the store's expensive (fsync'ed) step, so it runs in the background
-        while the next batches are delivered, one acknowledgement at a time, in order. A crash
-        in between only makes the sink see a resend, which it skips (Redis: the high-water
-        mark) or tolerates (forwarders are at-least-once).
+        A backlog flows through a pipeline: while one block is delivered the next one is
+        already being read (the store works in its own thread), and what the sink confirmed
+        is acknowledged in the background, one acknowledgement at a time and in order
+        (acknowledging is the store's fsync'ed step). Nothing waits for an acknowledgement
+        until the backlog is done, the sink fails or the loop is cancelled. A crash in between
+        only makes the sink see a resend, which it skips (Redis: the high-water mark) or
+        tolerates (forwarders are at-least-once).
         """
-        entries = await self._outbox.outbox_read(self.cursor, self.read_ahead)
-        self._store.succeeded()
+        self._raise_ack_error()
+        entries = await self._next_block()
         if not entries:
+            try:
+                self._confirm(await self.flush())
+                self._sink.succeeded()
+            except SyncError as exc:
+                self._confirm(exc.done_upto)
+                await self._abandon()
+                raise
+            await self._settle_acks()
             return 0
-        upto = 0
-        acking: asyncio.Task[object] | None = None
+        self._read_upto = entries[-1].id
+        if len(entries) >= self.read_ahead:  # a backlog: read the next block meanwhile
+            self._prefetch = asyncio.create_task(
+                self._read(self._read_upto), name=f"{self.task_name}.read"
+            )
+        self._blocks.append(entries)
         try:
             for start in range(0, len(entries), self._batch_size):
-                batch = entries[start : start + self._batch_size]
-                try:
-                    upto = max(upto, await self.deliver(batch))
-                except SyncError as exc:
-                    upto = max(upto, exc.done_upto)
-                    raise
-                if upto > self._acked and (acking is None or acking.done()):
-                    if acking is not None:
-                        acking.result()  # a store error surfaces here
-                    acking = asyncio.create_task(
-                        self._acknowledge(entries, upto), name=f"{self.task_name}.ack"
-                    )
+                self._confirm(await self.deliver(entries[start : start + self._batch_size]))
                 await asyncio.sleep(0)  # let live processing run between batches
-            try:
-                upto = max(upto, await self.flush())
-            except SyncError as exc:
-                upto = max(upto, exc.done_upto)
-                raise
-            self._sink.succeeded()
-        finally:
-            if acking is not None:
-                await asyncio.wait([acking])
-                acking.result()
-            await self._acknowledge(entries, upto)
+        except SyncError as exc:
+            self._confirm(exc.done_upto)
+            await self._abandon()
+            raise
+        except BaseException:
+            await self._abandon()  # cancelled: acknowledge what the sink confirmed, then go
+            raise
         return len(entries)
 
     async def flush(self) -> int:
         """Wait for deliveries still in flight; the last id confirmed (0: nothing pending)."""
         return 0
 
-    async def _acknowledge(self, entries: Sequence[OutboxEntryLike], upto: int) -> int:
-        if upto <= self._acked:
-            return 0
-        await self._outbox.outbox_ack(self.cursor, upto)
-        done = bisect.bisect_right(entries, upto, key=_entry_id) - bisect.bisect_right(
-            entries, self._acked, key=_entry_id
-        )
-        self._acked = max(self._acked, upto)
-        self.delivered += done
-        self._rate.append((time.monotonic(), done))
-        self._dirty = True
-        await self._refresh_stats()
+    # -- the pipeline's parts -------------------------------------------------------------
+
+    async def _read(self, after: int) -> Sequence[OutboxEntryLike]:
+        return await self._outbox.outbox_read(self.cursor, self.read_ahead, after=after)
+
+    async def _next_block(self) -> Sequence[OutboxEntryLike]:
+        task, self._prefetch = self._prefetch, None
+        entries = await (task if task is not None else self._read(self._read_upto))
+        self._store.succeeded()
+        return entries
+
+    def _confirm(self, upto: int) -> None:
+        """The sink confirmed every entry up to ``upto``: acknowledge it in the background."""
+        if upto <= self._confirmed:
+            return
+        self._confirmed = upto
+        self._raise_ack_error()
+        if self._ack_task is None:
+            self._ack_task = asyncio.create_task(self._ack_loop(), name=f"{self.task_name}.ack")
+
+    def _raise_ack_error(self) -> None:
+        task = self._ack_task
+        if task is not None and task.done():
+            self._ack_task = None
+            task.result()  # a store error surfaces here (and the next confirm retries)
+
+    async def _ack_loop(self) -> None:
+        """Acknowledge up to the newest confirmed id, one acknowledgement at a time, until
+        caught up (confirmations arriving meanwhile are folded into the next one)."""
+        while self._confirmed > self._acked:
+            upto = self._confirmed
+            await self._outbox.outbox_ack(self.cursor, upto)
+            done = self._count_acked(upto)
+            self._acked = upto
+            self.delivered += done
+            self._rate.append((time.monotonic(), done))
+            self._dirty = True
+            await self._refresh_stats()
+        self._ack_task = None
+
+    def _count_acked(self, upto: int) -> int:
+        """Entries of the delivered blocks with ids up to ``upto`` not yet counted."""
+        done = 0
+        blocks = self._blocks
+        while blocks:
+            block = blocks[0]
+            if block[-1].id <= upto:
+                done += len(block) - self._block_offset
+                blocks.popleft()
+                self._block_offset = 0
+                continue
+            index = bisect.bisect_right(block, upto, lo=self._block_offset, key=_entry_id)
+            done += index - self._block_offset
+            self._block_offset = index
+            break
         return done
+
+    async def _settle_acks(self) -> None:
+        """Wait until everything confirmed is acknowledged (a store error is raised)."""
+        task = self._ack_task
+        if task is not None:
+            await asyncio.wait([task])
+        self._raise_ack_error()
+        if self._confirmed > self._acked:  # the last attempt failed before: try once more
+            self._confirm(self._confirmed)
+            await self._settle_acks()
+
+    async def _abandon(self) -> None:
+        """After a sink failure (or on cancellation): drop the block read ahead, acknowledge
+        what the sink confirmed, and read from the cursor again next time."""
+        task, self._prefetch = self._prefetch, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: the block is read again anyway
+        self._read_upto = 0
+        ack = self._ack_task
+        if ack is not None:
+            await asyncio.wait([ack])
+            if not ack.cancelled() and ack.exception() is not None:
+                self._ack_task = None  # the run loop retries; this failure is not the news
+        self._blocks.clear()
+        self._block_offset = 0
 
     # -- status ---------------------------------------------------------------------------
 

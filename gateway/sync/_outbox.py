@@ -73,8 +73,11 @@ class Outbox(Protocol):
     def register_cursor(self, name: str) -> object:
         """Declare a consumer; rows are kept until every registered cursor acknowledged them."""
 
-    async def outbox_read(self, cursor: str, limit: int) -> Sequence[OutboxEntryLike]:
-        """Up to ``limit`` rows after the cursor's position, in id order."""
+    async def outbox_read(
+        self, cursor: str, limit: int, *, after: int = 0
+    ) -> Sequence[OutboxEntryLike]:
+        """Up to ``limit`` rows after the cursor's position (and after id ``after``: reading
+        ahead of what is acknowledged), in id order."""
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> object:
         """Move the cursor to ``upto_id`` (every row up to it is done for this consumer)."""

@@ -132,3 +132,11 @@ async def test_checkpoint_skips_unchanged_snapshots(tmp_path: Path) -> None:
         loaded = await store.load_checkpoint()
         assert loaded is not None
         assert loaded.snapshots == {"a": {"v": 1}, "b": {"v": 3}}
+
+
+async def test_a_new_state_file_gets_a_new_epoch(tmp_path: Path) -> None:
+    async with SqliteGatewayStore(tmp_path / "a.db", now_ms=lambda: 0) as first:
+        epoch = first.epoch
+    (tmp_path / "a.db").rename(tmp_path / "a.db.corrupt")  # as when moved aside
+    async with SqliteGatewayStore(tmp_path / "a.db", now_ms=lambda: 0) as second:
+        assert second.epoch not in (epoch, "0")

@@ -228,6 +228,47 @@ async def test_drop_counters_survive_a_restart(make_store: StoreFactory, store_k
     assert (before.rows, before.bytes) == (after.rows, after.bytes)
 
 
+async def test_epoch_is_made_once_and_kept_across_restarts(
+    make_store: StoreFactory, store_kind: str
+) -> None:
+    store = make_store()
+    with pytest.raises(StateUsageError, match="inside `async with`"):
+        _ = store.epoch
+    async with store:
+        epoch = store.epoch
+        assert epoch not in ("", "0")
+        store.register_cursor("redis")
+        await store.commit_batch([reading("d1", 1.0)], [out("k1")])
+        await store.outbox_ack("redis", (await store.outbox_read("redis", 1))[0].id)
+        assert store.epoch == epoch
+    async with make_store() as again:
+        if store_kind == "memory":
+            assert again.epoch != epoch  # nothing survived, ids start at 1 again
+        else:
+            assert again.epoch == epoch
+
+
+async def test_storage_used_before_epochs_keeps_epoch_zero(
+    make_store: StoreFactory, store_kind: str, tmp_path: Path
+) -> None:
+    """The Redis sink's mark was ``applied:0`` for every store before epochs: storage already
+    in use must keep that epoch, or entries applied but not yet acknowledged would be sent
+    again under a new mark and written twice."""
+    needs_durable(store_kind)
+    async with make_store() as store:
+        await store.commit_batch([reading("d1", 1.0)], [out("k1")])
+        if isinstance(store, SqliteGatewayStore):
+            await store._conn.execute("DELETE FROM counters WHERE name = 'outbox_epoch'")
+        else:
+            from gateway.state._redis_store import RedisGatewayStore
+
+            assert isinstance(store, RedisGatewayStore)
+            await store._redis.hdel(store._meta, "epoch")
+    for _ in range(2):
+        async with make_store() as store:
+            assert store.epoch == "0"
+
+
 async def test_lifecycle_is_enforced(make_store: StoreFactory) -> None:
     store = make_store()
     with pytest.raises(StateUsageError, match="inside `async with`"):

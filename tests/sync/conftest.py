@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from gateway.config import RedisConfig, SyncConfig
 from gateway.state import SqliteGatewayStore
 from gateway.state.redis_connect import AnyRedis, connect_redis
-from tests.services import RedisCluster, RedisServer
+from tests.services import RedisServer
 from tests.sync._support import now_ms
 
 
@@ -37,27 +36,3 @@ async def client(redis_cfg: RedisConfig) -> AsyncIterator[AnyRedis]:
     redis = connect_redis(redis_cfg)
     yield redis
     await redis.aclose()
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is valid: tests.services.free_port can
-    return ports above 55535, which redis-server refuses in cluster mode."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port <= 55_535:
-            return port
-    raise RuntimeError("no free port at or below 55535 for a cluster node")
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    """The 3-node Redis Cluster of tests/conftest.py, on ports that leave room for the
-    cluster bus (shared by the sync tests; each test uses its own gateway id)."""
-    cluster = RedisCluster(tmp_path_factory.mktemp("sync-redis-cluster"))
-    for node in cluster.nodes:
-        node.port = _cluster_port()
-    cluster.start()
-    yield cluster
-    cluster.kill()

@@ -192,8 +192,8 @@ class AckFailsFirst:
     def register_cursor(self, name: str) -> None:
         self._store.register_cursor(name)
 
-    async def outbox_read(self, cursor: str, limit: int) -> list[OutboxEntry]:
-        return await self._store.outbox_read(cursor, limit)
+    async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        return await self._store.outbox_read(cursor, limit, after=after)
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
         if self.failures > 0:
