@@ -81,6 +81,7 @@ class DeviceActor:
         self._lookup = lookup
         self._detector_factory = detector_factory
         self._sensors: dict[str, _SensorState] = {}
+        self._watches_time = False
 
     def _sensor(self, name: str) -> _SensorState:
         state = self._sensors.get(name)
@@ -93,6 +94,8 @@ class DeviceActor:
                 detectors=self._detector_factory(config),
                 alerts=AlertTracker(self.gateway_id, self.device, name, list(config.detectors)),
             )
+            if any(d.type == "missing" for d in config.detectors):
+                self._watches_time = True
         return state
 
     # -- messages ---------------------------------------------------------------------------
@@ -158,10 +161,9 @@ class DeviceActor:
 
     @property
     def watches_time(self) -> bool:
-        """Whether a detector of this device depends on processing time (``missing``)."""
-        return any(
-            d.type == "missing" for s in self._sensors.values() for d in s.config.detectors
-        )
+        """Whether a detector of this device depends on processing time (``missing``): only
+        then does :meth:`on_time` do anything."""
+        return self._watches_time
 
     @property
     def active_alerts(self) -> list[dict[str, Any]]:

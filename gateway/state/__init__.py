@@ -21,7 +21,14 @@ from gateway.state._operator import StatefulOperator
 from gateway.state._redis_backend import RedisBackend
 from gateway.state._sqlite_backend import SqliteBackend
 from gateway.state._sqlite_store import SqliteGatewayStore
-from gateway.state._store import ROW_OVERHEAD_BYTES, GatewayStore, open_store
+from gateway.state._store import (
+    ROW_OVERHEAD_BYTES,
+    EncodedSnapshot,
+    GatewayStore,
+    encode_snapshot,
+    load_snapshot,
+    open_store,
+)
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxKind, OutboxStats
 from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redis_errors
 
@@ -29,6 +36,7 @@ __all__ = [
     "ROW_OVERHEAD_BYTES",
     "Checkpoint",
     "CheckpointInfo",
+    "EncodedSnapshot",
     "GatewayStore",
     "JournalEntry",
     "MemoryBackend",
@@ -49,7 +57,9 @@ __all__ = [
     "StateUsageError",
     "StatefulOperator",
     "connect_redis",
+    "encode_snapshot",
     "key_for",
+    "load_snapshot",
     "open_backend",
     "open_store",
     "ping_redis",
