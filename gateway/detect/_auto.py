@@ -6,9 +6,10 @@ Design (details and NAB figures in ``docs/detection.md``):
 
    - ``spike``: distance of the value from a slow exponentially weighted (EW) mean, in slow
      EW standard deviations;
-   - ``jump``: the step from the previous value, in units of the usual step (the slow EW mean
-     absolute step plus ``slot_step`` times the usual step at this time of day), so a break in
-     a smooth signal counts but a daily ramp does not;
+   - ``jump``: the step from the previous value, in units of the usual step (the tracked
+     median absolute step plus ``slot_step`` times the EW mean step at this time of day), so a
+     break in a smooth signal counts but a daily ramp does not, and the bursts of a
+     heavy-tailed series do not inflate the scale;
    - ``season``: distance of the value from the EW mean of its time-of-day slot (48 slots of
      30 minutes, by event time), in that slot's EW standard deviations (a value normal for the
      day but not for the hour: a missing daily peak, a flat stretch in a cycle).
@@ -50,8 +51,9 @@ from typing import Any
 _SQRT2 = math.sqrt(2.0)
 _N_COMPONENTS = 3
 _TINY = 1e-9
-_VERSION = 2
-"""Layout of :meth:`AutoScorer.snapshot` (1: five components and a histogram)."""
+_VERSION = 3
+"""Layout of :meth:`AutoScorer.snapshot` (1: five components and a histogram; 2: ``step`` was
+the EW mean absolute step, now its tracked median)."""
 
 PARAMS: dict[str, float] = {
     "slow_alpha": 0.002,  # slow EW mean/variance of the value and of its steps (~500 readings)
@@ -60,6 +62,8 @@ PARAMS: dict[str, float] = {
     "slots": 48,  # slots per cycle (48 x 30 min = one day)
     "slot_alpha": 0.1,  # EW weight of a slot's statistics
     "slot_step": 5.0,  # weight of the slot's usual step in the jump component's scale
+    "step_tau": 0.5,  # quantile of the absolute step tracked as the usual step (the median)
+    "step_eta": 0.01,  # relative adjustment per reading of that quantile
     "avg_alpha": 0.3,  # short EW average of each component
     "norm_alpha": 0.001,  # long-run EW mean/variance of each averaged component
     "warm": 30,  # readings before the components' statistics start to be learnt
@@ -194,8 +198,25 @@ class AutoScorer:
             d = max(-lim, min(lim, d))
         self.slow += a * d
         self.slow_var = (1.0 - a) * (self.slow_var + a * d * d)
-        self.step += a * (abs(x - self.prev) - self.step)
+        self.step = self._usual_step(abs(x - self.prev))
         self.prev = x
+
+    def _usual_step(self, size: float) -> float:
+        """The usual step after a step of ``size``: EW mean while warming up, then a median.
+
+        After ``warm`` readings the usual step tracks the *median* absolute step (a
+        multiplicative stochastic-approximation quantile: up by ``step_eta * step_tau`` when a
+        step is larger, down by ``step_eta * (1 - step_tau)`` when not), which a few huge
+        steps of a heavy-tailed series (bursts of tweets, request counts) do not inflate.
+        """
+        p = PARAMS
+        step = self.step
+        if self.n <= p["warm"]:
+            return step + max(1.0 / self.n, p["slow_alpha"]) * (size - step)
+        if step <= 0.0:
+            return size
+        tau, eta = p["step_tau"], p["step_eta"]
+        return step * (1.0 + eta * tau) if size > step else step * (1.0 - eta * (1.0 - tau))
 
     # -- time of day ----------------------------------------------------------------------------
 

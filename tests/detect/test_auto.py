@@ -110,3 +110,39 @@ def test_the_nab_config_has_one_sensor_with_auto_defaults() -> None:
     (auto,) = sensor.detectors
     assert isinstance(auto, AutoConfig)
     assert (auto.threshold, auto.probation, auto.suppress) == (0.45, 150, 150)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    burst=st.floats(min_value=50.0, max_value=1e6),
+    base=st.floats(min_value=-1e4, max_value=1e4),
+)
+def test_the_usual_step_is_the_median_step_not_inflated_by_bursts(
+    seed: int, burst: float, base: float
+) -> None:
+    # Steps of about 1 with a burst (up, then back down) every ~50 readings, as tweet volumes:
+    # the usual step of the jump component stays near the median step (1), where the mean
+    # absolute step (the earlier scale) would be at least 2 * 50 / 50 = 2 and up to 40,000.
+    rng = random.Random(seed)
+    scorer = AutoScorer(0.45, 150, 150)
+    x = base
+    for i in range(4000):
+        x += rng.choice((-1.0, 1.0)) * rng.uniform(0.5, 1.5)
+        spike = burst if rng.random() < 0.02 else 0.0
+        scorer.update(x + spike, T0 + i * STEP_MS)
+    assert 0.5 <= scorer.step <= 1.6
+
+
+def test_a_snapshot_of_the_mean_step_layout_restores_as_a_fresh_state() -> None:
+    scorer = AutoScorer(0.45, 150, 150)
+    for i in range(300):
+        scorer.update(float(i % 7), T0 + i * STEP_MS)
+    old = scorer.snapshot()
+    old["v"] = 2  # the same fields, but ``step`` was the EW mean absolute step
+    restored = AutoScorer(0.45, 150, 150)
+    restored.restore(old)
+    assert restored.snapshot() == AutoScorer(0.45, 150, 150).snapshot()
+    same = AutoScorer(0.45, 150, 150)
+    same.restore(scorer.snapshot())
+    assert same.snapshot() == scorer.snapshot()
