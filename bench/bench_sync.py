@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import Measurement, header, machine, row
 
 from gateway.config import RedisConfig, SyncConfig
-from gateway.state import OutboxEntry, OutboxStats, SqliteGatewayStore
+from gateway.state import JournalEntry, OutboxEntry, OutboxStats, SqliteGatewayStore
 from gateway.sync import REDIS_CURSOR, Outbox, OutboxSignal, RedisSync, RedisWriter
 from gateway.sync._records import stream_fields
 
@@ -243,10 +243,15 @@ async def drain_list(port: int, entries: list[OutboxEntry], batch: int, maxlen: 
 
 
 async def prepare_store(path: Path, entries: list[OutboxEntry]) -> None:
+    """The backlog as an outage leaves it: batches committed with the journal entries they
+    came from, checkpoints taken meanwhile (the runtime takes one every 5 s), the newest
+    one covering all but the last batch."""
+    reading = JournalEntry(0, "d0", "temperature", 21.5, BASE_MS, BASE_MS)
     async with SqliteGatewayStore(path, now_ms=lambda: BASE_MS, max_outbox_bytes=1 << 40) as store:
         store.register_cursor(REDIS_CURSOR)
         for start in range(0, len(entries), 5_000):
-            await store.commit_batch([], entries[start : start + 5_000])
+            await store.commit_batch([reading], entries[start : start + 5_000])
+        await store.write_checkpoint({"d0": {"n": 1}}, journal_seq=store.next_seq - 1)
 
 
 async def drain(port: int, path: Path, batch: int, maxlen: int) -> int:

@@ -49,6 +49,8 @@ VACUUM_THRESHOLD_PAGES = 256
 """Free pages (1 MiB at 4 KiB pages) after which an ack gives disk space back."""
 VACUUM_STEP_PAGES = 4_096
 """Pages released per incremental vacuum, so one never stalls the loop for long."""
+RECLAIM_BACKLOG_ROWS = 10_000
+"""Freed pages are given back only while at most this many rows wait (see ``_reclaim``)."""
 QUOTA_LOW_WATER = 0.95
 """Past the quota, drop down to this fraction of it, so drops happen in bursts, not per batch."""
 
@@ -527,9 +529,16 @@ class SqliteGatewayStore(GatewayStore):
             )
             n, size = (int(v) for v in next(iter(counted)))
             if n:
+                # A key only needs remembering while a restart could make its output again.
+                # A row whose batch ended before the newest checkpoint's journal position was
+                # committed before that checkpoint was taken, so the state it restores already
+                # includes it and nothing replayed after it makes it again (the checkpoint
+                # pruned such keys anyway). That is most of a long backlog; rows at or after
+                # the position (and all of them before the first checkpoint) are remembered.
                 await db.execute(
                     "INSERT OR IGNORE INTO outbox_done(dedupe_key, journal_seq) "
-                    "SELECT dedupe_key, journal_seq FROM outbox WHERE id <= ?",
+                    "SELECT dedupe_key, journal_seq FROM outbox WHERE id <= ? AND journal_seq >= "
+                    "COALESCE((SELECT journal_seq FROM checkpoints ORDER BY id DESC LIMIT 1), 0)",
                     (floor,),
                 )
                 await db.execute("DELETE FROM outbox WHERE id <= ?", (floor,))
@@ -541,18 +550,30 @@ class SqliteGatewayStore(GatewayStore):
             self._bytes -= deleted[1]
 
         deleted, _ = await self._transaction(body, after)
-        if deleted:
+        if deleted and self._rows <= RECLAIM_BACKLOG_ROWS:
             await self._reclaim()
 
     async def _reclaim(self) -> None:
-        """Give freed pages back to the file system, a bounded step at a time."""
-        free = await self._read("PRAGMA freelist_count")
-        if free and int(free[0][0]) >= VACUUM_THRESHOLD_PAGES:
+        """Give freed pages back to the file system, a bounded step at a time.
+
+        Only once the backlog is (nearly) drained: while a backlog drains, a vacuum would
+        move the pages of rows not yet sent into the holes the sent ones left, page after
+        page, only for them to be deleted soon after; new rows reuse the free pages anyway.
+        At the end the free pages are at the end of the file and go back with little to move.
+        """
+        db = self._conn
+        before = None
+        while True:
+            rows = await self._read("PRAGMA freelist_count")
+            free = int(rows[0][0]) if rows else 0
+            if free < VACUUM_THRESHOLD_PAGES or (before is not None and free >= before):
+                return  # done (or a file without incremental auto-vacuum: nothing to gain)
+            before = free
             # sqlite3's execute() steps a statement without result columns only once, and
             # incremental_vacuum frees one page per step; executescript steps it to the end.
             # The WAL checkpoint then writes the shorter file back and truncates the WAL, so
             # the space is returned to the file system now, not at the next auto-checkpoint.
-            db = self._conn
+            # The lock is let go between steps, so commits are never held back for long.
             async with self._lock:
                 with sqlite_errors(self.path):
                     await db.executescript(

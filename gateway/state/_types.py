@@ -42,8 +42,9 @@ class OutboxEntry:
         kind: ``window``, ``alert``, ``device`` or ``late``; alerts are dropped last when the
             disk quota is reached.
         dedupe_key: deterministic key of the output; an entry whose key the store has already
-            seen (pending, delivered or dropped, since the newest checkpoint) is ignored, so a
-            replay after a crash adds nothing.
+            seen (pending, delivered or dropped, as long as a restart from the newest
+            checkpoint could make that output again) is ignored, so a replay after a crash
+            adds nothing.
         payload: the bytes to deliver (JSON).
         created_at: processing time it was made, epoch ms.
     """

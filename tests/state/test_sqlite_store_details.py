@@ -140,3 +140,20 @@ async def test_a_new_state_file_gets_a_new_epoch(tmp_path: Path) -> None:
     (tmp_path / "a.db").rename(tmp_path / "a.db.corrupt")  # as when moved aside
     async with SqliteGatewayStore(tmp_path / "a.db", now_ms=lambda: 0) as second:
         assert second.epoch not in (epoch, "0")
+
+
+async def test_acknowledged_keys_a_checkpoint_covers_are_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    reading = JournalEntry(0, "d1", "temperature", 1.0, 1, 1)
+    async with SqliteGatewayStore(path, now_ms=lambda: 1) as store:
+        store.register_cursor("redis")
+        for k in range(3):
+            await store.commit_batch(
+                [reading], [OutboxEntry(0, "window", f"{k}-{i}", b"p", 1) for i in range(10)]
+            )
+        await store.write_checkpoint({}, journal_seq=3)
+        pending = await store.outbox_read("redis", 100)
+        await store.outbox_ack("redis", pending[-1].id)
+    # batches 1 and 2 (journal seqs 1, 2) end before the checkpoint's position (3): their keys
+    # are not needed; batch 3's are (a restart could make its outputs again)
+    assert _count(path, "SELECT COUNT(*) FROM outbox_done") == 10

@@ -170,6 +170,23 @@ async def test_cursors_hold_rows_until_every_registered_one_passes(store: Gatewa
         await store.outbox_read("webhook", 10)
 
 
+async def test_delivered_outputs_a_restart_could_make_again_stay_deduped(
+    store: GatewayStore,
+) -> None:
+    store.register_cursor("redis")
+    await store.commit_batch([reading("d1", 1.0), reading("d1", 2.0)], [out("before")])
+    await store.write_checkpoint({"d1": {"n": 2}}, journal_seq=2)
+    await store.commit_batch([], [out("timer")])  # after the checkpoint, at its position
+    await store.commit_batch([reading("d1", 3.0)], [out("after")])
+    pending = await store.outbox_read("redis", 10)
+    assert [e.dedupe_key for e in pending] == ["before", "timer", "after"]
+    await store.outbox_ack("redis", pending[-1].id)
+    # A restart from the checkpoint replays seq 3 and fires the timer again: both ignored.
+    await store.commit_batch([reading("d1", 3.0)], [out("timer"), out("after")])
+    assert await store.outbox_read("redis", 10) == []
+    assert (await store.outbox_stats()).rows == 0
+
+
 async def test_cursor_positions_survive_a_restart(
     make_store: StoreFactory, store_kind: str
 ) -> None:
