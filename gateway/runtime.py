@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from gateway import __version__
 from gateway.actors import ActorSystem, Effects
 from gateway.actors.device import DetectorFactory, default_detectors
@@ -44,6 +42,7 @@ from gateway.outputs import (
     alert_entry,
     deadletter_payload,
     device_entry,
+    dumps,
     late_payload,
     window_entry,
 )
@@ -262,7 +261,7 @@ class Gateway:
                 tls = client_ssl_context(cfg.mqtt.tls)
             except TlsSetupError as exc:
                 raise StartupError(f"mqtt.tls: {exc}") from None
-        offline = orjson.dumps({"gateway_id": cfg.gateway_id, "state": "offline"})
+        offline = dumps({"gateway_id": cfg.gateway_id, "state": "offline"})
         return MqttSettings(
             host=cfg.mqtt.host,
             port=cfg.mqtt.port,
@@ -513,7 +512,7 @@ class Gateway:
                 entries.append(entry)
             acked = self._acks.get(alert["alert_id"])
             if acked is not None:
-                payload = orjson.dumps(_acknowledged(alert, acked))
+                payload = dumps(_acknowledged(alert, acked))
             if alert["state"] == "resolved":
                 self._acks.pop(alert["alert_id"], None)
             publishes.append((topics.alerts, payload, 1))
@@ -538,7 +537,7 @@ class Gateway:
         for alert in self.actors.active_alerts():
             acked = self._acks.get(alert["alert_id"])
             active.append(alert if acked is None else _acknowledged(alert, acked))
-        self._mqtt.publish(self.topics.alerts_active, orjson.dumps(active), qos=1, retain=True)
+        self._mqtt.publish(self.topics.alerts_active, dumps(active), qos=1, retain=True)
 
     def _publish_views(self, now: int, *, to_outbox: bool) -> None:
         changed, self._changed_devices = self._changed_devices, set()
@@ -548,7 +547,7 @@ class Gateway:
         for view in views:
             # Retained, so a dashboard started later sees quiet devices too.
             self._mqtt.publish(
-                self.topics.device(view["device"]), orjson.dumps(view), qos=0, retain=True
+                self.topics.device(view["device"]), dumps(view), qos=0, retain=True
             )
         if to_outbox and self.config.redis is not None:
             self._pending_summaries = [device_entry(v)[1] for v in views]
@@ -573,7 +572,7 @@ class Gateway:
         log.info("alert %s acknowledged by %s", alert_id, command.by)
         if self._mqtt is not None:
             acked = _acknowledged(alert, self._acks[alert_id])
-            self._mqtt.publish(self.topics.alerts, orjson.dumps(acked), qos=1)
+            self._mqtt.publish(self.topics.alerts, dumps(acked), qos=1)
             self._publish_active_alerts()
 
     # -- checkpoints and passivation -------------------------------------------------------
@@ -674,7 +673,7 @@ class Gateway:
     def _publish_status(self, state: str) -> None:
         if self._mqtt is not None:
             self._mqtt.publish(
-                self.topics.status, orjson.dumps(self.status(state)), qos=1, retain=True
+                self.topics.status, dumps(self.status(state)), qos=1, retain=True
             )
 
     async def _publish_status_confirmed(self, state: str) -> None:
@@ -683,7 +682,7 @@ class Gateway:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
                 await self._mqtt.publish_confirmed(
-                    self.topics.status, orjson.dumps(self.status(state)), qos=1, retain=True
+                    self.topics.status, dumps(self.status(state)), qos=1, retain=True
                 )
 
     async def _refresh_outbox_stats(self) -> None:
