@@ -37,9 +37,10 @@ Design (details and NAB figures in ``docs/detection.md``):
 4. **Probation**: the first ``probation`` readings only learn (score 0).
 
 Everything is O(1) per reading (fixed numbers of slots and components) and the state is a
-fixed-size JSON-serialisable dict (210 numbers: about 4.3 KB in memory, a 2.6-3.6 KB JSON
-snapshot). A snapshot of an earlier layout (without the current ``v``) restores as a fresh
-state: the scorer learns again through ``probation``.
+fixed-size JSON-serialisable dict (210 numbers: about 3.0 KB in memory by tracemalloc, a
+2.6-3.8 KB JSON snapshot; about 6 us per reading in CPython 3.11). A snapshot of an earlier
+layout (without the current ``v``) restores as a fresh state: the scorer learns again through
+``probation``.
 """
 
 from __future__ import annotations
