@@ -1,8 +1,7 @@
-"""10,000 devices: rows are added once and then updated in place, a refresh stays cheap."""
+"""10,000 devices: rows are added once and then updated in place, never rebuilt per update."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC
 
 from gateway.dashboard import DashboardApp
@@ -12,10 +11,6 @@ from tests.dashboard.recorded import GATEWAY, PREFIX, T0, device, dumps, sensor,
 from tests.dashboard.replay import ReplaySource
 
 DEVICES = 10_000
-#: A refresh applying an update of every one of 10,000 devices takes ~0.1 s here; the
-#: ceiling leaves room for slow CI machines while still catching a per-update table rebuild
-#: (which took over 1 s before rows were drawn lazily).
-FLUSH_CEILING_S = 0.75
 
 
 def updates(value_offset: float) -> list[tuple[str, bytes]]:
@@ -48,15 +43,6 @@ async def test_ten_thousand_devices_update_in_place() -> None:
 
         rebuilds: list[str] = []
         table.rebuild = lambda: rebuilds.append("rebuild")  # type: ignore[method-assign]
-        durations: list[float] = []
-        flush = app.flush
-
-        def timed_flush() -> None:
-            started = time.perf_counter()
-            flush()
-            durations.append(time.perf_counter() - started)
-
-        app.flush = timed_flush  # type: ignore[method-assign]
         for topic, payload in updates(0.5):
             app.feed(topic, payload)
         await wait_until(
@@ -67,8 +53,6 @@ async def test_ten_thousand_devices_update_in_place() -> None:
         assert str(table.get_cell("dev-00000", "latest")) == "0.5 t"  # on screen
         assert table.row_count == DEVICES
         assert rebuilds == []
-        assert durations
-        assert max(durations) < FLUSH_CEILING_S, durations
 
         # Rows updated while off screen show their new values when scrolled to.
         await pilot.press("ctrl+end")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,7 @@ def _count(path: Path, sql: str) -> int:
     return value
 
 
-async def test_ten_thousand_devices_load_fast_and_write_incrementally(tmp_path: Path) -> None:
+async def test_ten_thousand_devices_load_whole_and_write_incrementally(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     snaps = {f"device-{i:05d}": _snapshot(i) for i in range(DEVICES)}
     async with SqliteGatewayStore(path, now_ms=lambda: 1) as store:
@@ -54,13 +53,11 @@ async def test_ten_thousand_devices_load_fast_and_write_incrementally(tmp_path: 
         rows_after = _count(path, "SELECT COUNT(*) FROM checkpoint_rows")
     assert rows_full == DEVICES
     assert rows_after == DEVICES + 100  # only the changed keys were written
-    started = time.perf_counter()
+    # How fast this loads is bench/bench_startup.py's business, not a test's.
     async with SqliteGatewayStore(path, now_ms=lambda: 1) as store:
         loaded = await store.load_checkpoint()
-    elapsed = time.perf_counter() - started
     assert loaded is not None
     assert loaded.snapshots == snaps
-    assert elapsed < 3.0, f"loading {DEVICES} devices took {elapsed:.2f}s"
 
 
 async def test_drained_outbox_gives_space_back(tmp_path: Path) -> None:
