@@ -45,6 +45,8 @@ __all__ = ["SqliteGatewayStore"]
 T = TypeVar("T")
 
 REPLAY_CHUNK = 2_000
+PRUNE_SLICE = 4_096
+"""Journal rows deleted per transaction once a checkpoint covers them (see write_checkpoint)."""
 VACUUM_THRESHOLD_PAGES = 256
 """Free pages (1 MiB at 4 KiB pages) after which an ack gives disk space back."""
 VACUUM_STEP_PAGES = 4_096
@@ -417,7 +419,30 @@ class SqliteGatewayStore(GatewayStore):
         except StateError:
             self._diff.reset()  # re-read from the file on the next checkpoint
             raise
+        await self._prune_journal(journal_seq)
         return checkpoint_id
+
+    async def _prune_journal(self, journal_seq: int) -> None:
+        """Delete the journal up to ``journal_seq`` in slices, each its own transaction.
+
+        Replay starts after the newest checkpoint's ``journal_seq``, so rows it covers are dead
+        whether deleted with it or after it (a crash in between leaves some for the next
+        checkpoint). One DELETE of a 5 s checkpoint interval's journal at 18k readings/s
+        (89,000 rows) held the store, and so the next batch's commit, for ~50 ms; slices let
+        commits in between.
+        """
+        low = (await self._read("SELECT MIN(seq) FROM journal"))[0][0]
+        if low is None:
+            return
+        low = int(low)
+        while low <= journal_seq:
+            high = min(journal_seq, low + PRUNE_SLICE - 1)
+
+            async def body(db: aiosqlite.Connection, high: int = high) -> None:
+                await db.execute("DELETE FROM journal WHERE seq <= ?", (high,))
+
+            await self._transaction(body)
+            low = high + 1
 
     async def _prune(self, db: aiosqlite.Connection, journal_seq: int) -> None:
         kept = await db.execute_fetchall(
@@ -443,7 +468,6 @@ class SqliteGatewayStore(GatewayStore):
                 " AND older.checkpoint_id < checkpoint_rows.checkpoint_id)",
                 {"b": bound},
             )
-        await db.execute("DELETE FROM journal WHERE seq <= ?", (journal_seq,))
         await db.execute("DELETE FROM outbox_done WHERE journal_seq <= ?", (journal_seq,))
 
     async def load_checkpoint(self) -> Checkpoint | None:

@@ -211,8 +211,9 @@ class GatewayStore(Lifecycle, abc.ABC):
     @abc.abstractmethod
     async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
         """Write every device's snapshot as one checkpoint covering the journal up to
-        ``journal_seq``; atomically prune the journal up to it and checkpoints beyond
-        ``keep_checkpoints``. Returns its id.
+        ``journal_seq``; prune checkpoints beyond ``keep_checkpoints`` atomically with it and
+        the journal up to it before returning (possibly in later transactions: replay starts
+        after the newest checkpoint anyway). Returns its id.
 
         Incremental: only keys whose JSON changed are written, and a key given the *same
         object* as in the previous call is taken as unchanged without serialising it again.

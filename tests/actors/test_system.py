@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from gateway.actors import ActorSystem, Effects
 from gateway.config import GatewayConfig, config_from_dict
 from gateway.ingest.reading import Reading
+from gateway.state import EncodedSnapshot, load_snapshot
 
 BASE = 1_764_000_000_000
 
@@ -115,3 +116,61 @@ def test_a_full_mailbox_drops_its_oldest_reading_and_counts_it() -> None:
         system.deliver([Reading("a", "t", 10.0 + i, BASE + 10 + i)], BASE + 10 + i, out)
     assert system.pending == 3
     assert system.stats.mailbox_dropped == 2
+
+
+def test_processing_time_alone_leaves_actors_unchanged_for_the_checkpoint() -> None:
+    system = ActorSystem(_config())
+    _feed(system, [("a", BASE, 1.0), ("b", BASE, 2.0)])
+    assert sorted(system.snapshot_dirty()) == ["a", "b"]
+    system.tick(BASE + 250, Effects())  # no 'missing' detector: nothing to do
+    assert system.snapshot_dirty() == {}
+    _feed(system, [("b", BASE + 1, 3.0)])
+    assert list(system.snapshot_dirty()) == ["b"]
+
+
+def test_a_missing_detector_makes_ticks_count_as_changes() -> None:
+    config = _config()
+    sensor = config.sensors[0].model_dump()
+    sensor["detectors"] = [{"type": "missing", "after": "1m"}]
+    system = ActorSystem(config.model_copy(update={"sensors": [type(config.sensors[0])(
+        **sensor)]}))
+    _feed(system, [("a", BASE, 1.0)])
+    system.snapshot_dirty()
+    system.tick(BASE + 250, Effects())
+    assert list(system.snapshot_dirty()) == ["a"]
+
+
+def test_checkpointed_snapshots_are_encoded_and_rebuild_a_failed_actor() -> None:
+    system = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
+    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(5)])
+    (encoded,) = system.snapshot_dirty().values()
+    assert isinstance(encoded, EncodedSnapshot)
+    assert load_snapshot(encoded) == system.snapshot_all()["a"]
+    _feed(system, [("a", BASE + 5_000, 5.0)])  # handled since the baseline: replayed
+
+    actor = system.actor("a")
+    assert actor is not None
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    actor.on_reading = fail  # type: ignore[method-assign]
+    system.deliver([Reading("a", "t", 99.0, BASE + 6_000)], BASE + 6_000, Effects())
+    assert system.stats.restarts == 1
+    rebuilt = system.actor("a")
+    assert rebuilt is not None
+    assert rebuilt is not actor
+
+    reference = ActorSystem(_config())
+    _feed(reference, [("a", BASE + i * 1_000, float(i)) for i in range(6)])
+    assert system.snapshot_all() == reference.snapshot_all()
+
+
+def test_restored_actors_are_encoded_at_the_next_checkpoint() -> None:
+    first = ActorSystem(_config())
+    _feed(first, [("a", BASE, 1.0), ("b", BASE, 2.0)])
+    second = ActorSystem(_config())
+    second.restore(first.snapshot_all())
+    encoded = second.snapshot_dirty()
+    assert sorted(encoded) == ["a", "b"]
+    assert {d: load_snapshot(s) for d, s in encoded.items()} == first.snapshot_all()

@@ -154,3 +154,24 @@ async def test_acknowledged_keys_a_checkpoint_covers_are_not_kept(tmp_path: Path
     # batches 1 and 2 (journal seqs 1, 2) end before the checkpoint's position (3): their keys
     # are not needed; batch 3's are (a restart could make its outputs again)
     assert _count(path, "SELECT COUNT(*) FROM outbox_done") == 10
+
+
+async def test_a_checkpoint_prunes_its_journal_in_slices_with_commits_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.state._sqlite_store as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "PRUNE_SLICE", 100)
+    path = tmp_path / "state.db"
+    async with SqliteGatewayStore(path, now_ms=lambda: 1) as store:
+        await store.commit_batch(
+            [JournalEntry(0, "d", "s", float(i), i, i) for i in range(1_000)], []
+        )
+        checkpoint = asyncio.create_task(store.write_checkpoint({"d": {"n": 1}}, 950))
+        await asyncio.sleep(0)
+        # A batch committed while the checkpoint is written lands between two slices.
+        await store.commit_batch([JournalEntry(0, "d", "s", 1.0, 2_000, 2_000)], [])
+        await checkpoint
+        replayed = [e.seq async for e in store.replay_journal(950)]
+    assert replayed == [*range(951, 1_001), 1_001]
+    assert _count(path, "SELECT COUNT(*) FROM journal") == 51
