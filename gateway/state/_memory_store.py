@@ -90,7 +90,7 @@ class MemoryGatewayStore(GatewayStore):
             if key in self._keys or key in self._done:
                 continue
             self._outbox_id += 1
-            row = _Row(replace(entry, id=self._outbox_id), entry_size(entry), last)
+            row = _Row(entry._replace(id=self._outbox_id), entry_size(entry), last)
             self._outbox[self._outbox_id] = row
             self._ids.append(self._outbox_id)
             self._keys[key] = self._outbox_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["Checkpoint", "JournalEntry", "OutboxEntry", "OutboxKind", "OutboxStats"]
 
@@ -33,9 +33,12 @@ class JournalEntry:
     historical: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
+class OutboxEntry(NamedTuple):
     """One output waiting to be delivered (store-and-forward).
+
+    A named tuple (immutable, like the other records): a store reads entries by the
+    hundred thousand while a backlog drains, and a tuple is made in C from a row, without
+    a Python ``__init__`` per entry.
 
     Attributes:
         id: position in the outbox; give 0, the store assigns it (never reused).

@@ -94,6 +94,11 @@ class DrainLoop:
         self.read_ahead = max(batch_size, min(10 * batch_size, 10_000))
         """Entries read at once (the next block is read while one is delivered); delivered
         ``batch_size`` at a time."""
+        self.ack_every = self.read_ahead
+        """While a backlog drains, the cursor is acknowledged once this many more entries
+        are confirmed (one transaction and fsync for that many); whatever is confirmed is
+        acknowledged anyway when the outbox is drained, the sink fails or the loop stops."""
+        self._ack_all = False  # acknowledge everything confirmed, however little
 
     # -- what a sink provides -------------------------------------------------------------
 
@@ -149,8 +154,12 @@ class DrainLoop:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._ack_all = True  # acknowledge everything confirmed (it is short)
+        with contextlib.suppress(StateError):
+            self._raise_ack_error()  # an earlier failure: this is a new attempt
+        self._start_ack()
         ack = self._ack_task
-        if ack is not None:  # let the last acknowledgement finish (it is short)
+        if ack is not None:
             await asyncio.wait([ack])
             if not ack.cancelled():
                 ack.exception()  # retrieved: the next start reads from the cursor anyway
@@ -262,13 +271,21 @@ class DrainLoop:
         return entries
 
     def _confirm(self, upto: int) -> None:
-        """The sink confirmed every entry up to ``upto``: acknowledge it in the background."""
+        """The sink confirmed every entry up to ``upto``: acknowledge it in the background
+        (once :attr:`ack_every` entries are waiting, see :meth:`_ack_due`)."""
         if upto <= self._confirmed:
             return
         self._confirmed = upto
         self._raise_ack_error()
-        if self._ack_task is None:
+        self._start_ack()
+
+    def _start_ack(self) -> None:
+        if self._ack_task is None and self._ack_due():
             self._ack_task = asyncio.create_task(self._ack_loop(), name=f"{self.task_name}.ack")
+
+    def _ack_due(self) -> bool:
+        pending = self._confirmed - self._acked  # ids: about the number of entries
+        return pending > 0 and (self._ack_all or pending >= self.ack_every)
 
     def _raise_ack_error(self) -> None:
         task = self._ack_task
@@ -279,7 +296,7 @@ class DrainLoop:
     async def _ack_loop(self) -> None:
         """Acknowledge up to the newest confirmed id, one acknowledgement at a time, until
         caught up (confirmations arriving meanwhile are folded into the next one)."""
-        while self._confirmed > self._acked:
+        while self._ack_due():
             upto = self._confirmed
             await self._outbox.outbox_ack(self.cursor, upto)
             done = self._count_acked(upto)
@@ -309,13 +326,21 @@ class DrainLoop:
 
     async def _settle_acks(self) -> None:
         """Wait until everything confirmed is acknowledged (a store error is raised)."""
+        self._ack_all = True
+        try:
+            await self._settle_all_acks()
+        finally:
+            self._ack_all = False
+
+    async def _settle_all_acks(self) -> None:
+        self._start_ack()
         task = self._ack_task
         if task is not None:
             await asyncio.wait([task])
         self._raise_ack_error()
         if self._confirmed > self._acked:  # the last attempt failed before: try once more
-            self._confirm(self._confirmed)
-            await self._settle_acks()
+            self._start_ack()
+            await self._settle_all_acks()
 
     async def _abandon(self) -> None:
         """After a sink failure (or on cancellation): drop the block read ahead, acknowledge
@@ -327,11 +352,16 @@ class DrainLoop:
             if not task.cancelled():
                 task.exception()  # retrieved: the block is read again anyway
         self._read_upto = 0
-        ack = self._ack_task
-        if ack is not None:
-            await asyncio.wait([ack])
-            if not ack.cancelled() and ack.exception() is not None:
-                self._ack_task = None  # the run loop retries; this failure is not the news
+        self._ack_all = True  # acknowledge everything the sink confirmed
+        try:
+            self._start_ack()
+            ack = self._ack_task
+            if ack is not None:
+                await asyncio.wait([ack])
+                if not ack.cancelled() and ack.exception() is not None:
+                    self._ack_task = None  # the run loop retries; this failure is not the news
+        finally:
+            self._ack_all = False
         self._blocks.clear()
         self._block_offset = 0
 

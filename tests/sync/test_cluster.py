@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import pytest
 
@@ -65,7 +64,7 @@ async def test_drain_idempotent_and_ordered_on_cluster(
         await wait_until(acked(outbox, REDIS_CURSOR, 3_021), within=10, what="the last alert")
     # A resend of everything (crash before the ack) adds nothing.
     # (3,000 entries: three script chunks in one cluster pipeline.)
-    again = [replace(window(d, s), id=i + 1) for i, (d, s) in enumerate(expected)]
+    again = [window(d, s)._replace(id=i + 1) for i, (d, s) in enumerate(expected)]
     writer = RedisWriter(cluster_client, gw, target="cluster", windows_maxlen=100_000)
     resend = await writer.apply(again)
     assert (resend.applied, resend.skipped) == (0, 3_000)

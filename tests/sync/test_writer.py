@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 import pytest
 
@@ -81,15 +79,15 @@ async def test_regenerated_output_with_a_new_outbox_id_is_not_duplicated(client:
     # An outbox that re-inserts an output under a new id (the real store does not: it keeps
     # the dedupe keys since the newest checkpoint): alerts are always caught by alert_id|state,
     # windows when the window dedupe set is on.
-    first = [replace(window("d1", 0), id=1), replace(alert("d1", 1), id=2)]
+    first = [window("d1", 0)._replace(id=1), alert("d1", 1)._replace(id=2)]
     await writer(client, window_dedupe_keep=1000).apply(first)
     again = [window("d9", 0), window("d1", 0), alert("d1", 1)]
-    resend = [replace(e, id=101 + i) for i, e in enumerate(again)]
+    resend = [e._replace(id=101 + i) for i, e in enumerate(again)]
     result = await writer(client, window_dedupe_keep=1000).apply(resend)
     assert (result.applied, result.skipped) == (1, 2)
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 1
     # Without the window set, only the alert is caught.
-    result = await writer(client).apply([replace(e, id=201 + i) for i, e in enumerate(again)])
+    result = await writer(client).apply([e._replace(id=201 + i) for i, e in enumerate(again)])
     assert (result.applied, result.skipped) == (2, 1)
     assert await client.xlen(f"edge:{{{GW}}}:alerts") == 1
 
@@ -178,7 +176,7 @@ async def test_new_outbox_epoch_starts_a_new_high_water_mark(
     rows = await committed(outbox, *(window("d1", i * 10_000) for i in range(5)))
     await writer(client, "file-1").apply(rows)
     # A replaced state file: ids start at 1 again.
-    result = await writer(client, "file-2").apply([replace(window("d1", 900_000), id=1)])
+    result = await writer(client, "file-2").apply([window("d1", 900_000)._replace(id=1)])
     assert result.applied == 1
 
 
@@ -190,7 +188,7 @@ async def test_late_readings_odd_payloads_and_the_windows_cap(client: AnyRedis) 
         Entry(0, "device", "d|nodevice", b'{"ts": 5}', 5),
     ]
     entries = [late, *odd, *(window("d2", i * 1000) for i in range(3_000))]
-    rows = [replace(e, id=i + 1) for i, e in enumerate(entries)]
+    rows = [e._replace(id=i + 1) for i, e in enumerate(entries)]
     w = RedisWriter(client, GW, target="test", windows_maxlen=100)
     result = await w.apply(rows)
     # Odd payloads are passed over (they still move the mark), never block the outbox.
