@@ -13,9 +13,7 @@ at or before it. Pruning keeps each key's newest row at or before the oldest kep
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,9 +115,6 @@ class SqliteGatewayStore(GatewayStore):
         )
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
-        # Outbox reads go through their own connection and thread (see outbox_read).
-        self._reader: sqlite3.Connection | None = None
-        self._reader_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
         self._next_seq = 1
         self._rows = 0
@@ -134,31 +129,10 @@ class SqliteGatewayStore(GatewayStore):
         self._db = db = await open_database(self.path)
         try:
             await self._load_bookkeeping(db)
-            self._reader = self._open_reader()
         except BaseException:
             self._db = None
             await db.close()
             raise
-        self._reader_thread = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="gateway-outbox-read"
-        )
-
-    def _open_reader(self) -> sqlite3.Connection:
-        """The outbox's read connection: WAL lets it read while the main connection writes,
-        so a read never waits for an acknowledgement's (or a batch's) COMMIT and fsync."""
-        with sqlite_errors(self.path):
-            reader = sqlite3.connect(
-                os.fspath(self.path), isolation_level=None, check_same_thread=False
-            )
-            try:
-                reader.execute("PRAGMA query_only=1")
-                reader.execute("PRAGMA busy_timeout=5000")
-                reader.execute("PRAGMA cache_size=-16000")
-            except BaseException:
-                reader.close()
-                raise
-        return reader
-
     async def _load_bookkeeping(self, db: aiosqlite.Connection) -> None:
         with sqlite_errors(self.path):
             top = await db.execute_fetchall(
@@ -211,12 +185,6 @@ class SqliteGatewayStore(GatewayStore):
         db, self._db = self._db, None
         if db is None:
             return
-        thread, self._reader_thread = self._reader_thread, None
-        reader, self._reader = self._reader, None
-        if thread is not None:
-            thread.shutdown(wait=True)  # a read in progress is short (one block)
-        if reader is not None:
-            reader.close()
         async with self._lock:
             try:
                 await db.execute("PRAGMA optimize")
@@ -564,22 +532,9 @@ class SqliteGatewayStore(GatewayStore):
 
     async def outbox_read(self, cursor: str, limit: int, *, after: int = 0) -> list[OutboxEntry]:
         position = max(self._check_cursor(cursor), after)
-        thread = self._reader_thread
-        assert thread is not None
-        # One range scan of the rowid B-tree on the read connection, in its own thread: one
-        # hand-off per block, and no wait behind the main connection's lock or COMMIT.
-        return await asyncio.get_running_loop().run_in_executor(
-            thread, self._read_block, position, max(0, limit)
-        )
-
-    def _read_block(self, position: int, limit: int) -> list[OutboxEntry]:
-        """Runs in the reader thread."""
-        reader = self._reader
-        if reader is None:
-            self._check_open()  # closed meanwhile: the usual error
-        assert reader is not None
-        with sqlite_errors(self.path):
-            rows = reader.execute(_READ_OUTBOX, (position, limit)).fetchall()
+        # One range scan of the rowid B-tree; the columns come back as the entry's types
+        # (INTEGER, TEXT, BLOB), so the rows are the entries' fields as they are.
+        rows = await self._read(_READ_OUTBOX, (position, max(0, limit)))
         return list(map(_as_entry, rows))
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
