@@ -68,7 +68,7 @@ class AlertChange:
         return asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class _DetectorAlerts:
     """Lifecycle state of one detector's alerts (bounded: ``onsets`` <= ``flap_count``)."""
 
@@ -82,6 +82,8 @@ class _DetectorAlerts:
 
 class AlertTracker:
     """Alert lifecycle for one (device, sensor); see the module docstring for the rules."""
+
+    __slots__ = ("_configs", "_states", "device", "gateway_id", "sensor")  # one per device
 
     def __init__(
         self,

@@ -28,17 +28,20 @@ class SensorDetectors:
     scores.
     """
 
+    # Slots and tuples: one per device and sensor (an empty list is 56 bytes, the empty tuple
+    # is shared).
+    __slots__ = ("_reading", "_timed", "_window", "detectors", "skipped")
+
     def __init__(self, detectors: Sequence[Detector]) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
             msg = f"detector names must be unique per sensor, got {names}"
             raise ValueError(msg)
         self.detectors = list(detectors)
-        self._reading = [d for d in self.detectors if d.on == "reading" or _is_missing(d)]
-        self._window = [d for d in self.detectors if d.on == "window" and not _is_missing(d)]
-        self._timed = [d for d in self.detectors if _is_missing(d)]
-        self.skipped = 0
-        """Window inputs skipped because the result lacked a detector's ``field``."""
+        self._reading = tuple(d for d in self.detectors if d.on == "reading" or _is_missing(d))
+        self._window = tuple(d for d in self.detectors if d.on == "window" and not _is_missing(d))
+        self._timed = tuple(d for d in self.detectors if _is_missing(d))
+        self.skipped = 0  # window inputs skipped because the result lacked a detector's field
 
     @property
     def names(self) -> list[str]:
