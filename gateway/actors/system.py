@@ -192,6 +192,8 @@ class ActorSystem:
         self._cells: dict[str, _Cell] = {}
         self._passivated: set[str] = set()
         self._parked: set[str] = set()
+        # One bound method handed to every actor (``self._lookup`` makes a new one each time).
+        self._sensor_lookup = self._lookup
 
     # -- views --------------------------------------------------------------------------
 
@@ -282,7 +284,7 @@ class ActorSystem:
         if len(self._cells) >= self.config.limits.max_devices:
             self.stats.refused += 1
             return None
-        cell = _Cell(DeviceActor(self.config.gateway_id, device, self._lookup,
+        cell = _Cell(DeviceActor(self.config.gateway_id, device, self._sensor_lookup,
                                  self._detector_factory), last_active=now)
         self._cells[device] = cell
         self.stats.created += 1
@@ -365,7 +367,7 @@ class ActorSystem:
     def _rebuild(self, cell: _Cell) -> None:
         old = cell.actor
         old.release()
-        actor = DeviceActor(self.config.gateway_id, old.device, self._lookup,
+        actor = DeviceActor(self.config.gateway_id, old.device, self._sensor_lookup,
                             self._detector_factory)
         baseline = cell.baseline
         if baseline is not None:

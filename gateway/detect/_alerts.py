@@ -80,6 +80,22 @@ class _DetectorAlerts:
     suppressed: int = 0
 
 
+_SHARED: dict[tuple[int, ...], tuple[tuple[DetectorConfig, ...], dict[str, DetectorConfig]]] = {}
+
+
+def _by_name(configs: Sequence[DetectorConfig]) -> dict[str, DetectorConfig]:
+    """One name -> config dict per sensor's detector list, shared by its trackers (a dict per
+    device was ~180 bytes of 10,000 devices' memory). Keyed by the configs' ids, which the
+    entry keeps alive; cleared when a long run of reloads has filled it."""
+    key = tuple(map(id, configs))
+    hit = _SHARED.get(key)
+    if hit is None:
+        if len(_SHARED) >= 256:
+            _SHARED.clear()
+        hit = _SHARED[key] = (tuple(configs), {c.detector_name: c for c in configs})
+    return hit[1]
+
+
 class AlertTracker:
     """Alert lifecycle for one (device, sensor); see the module docstring for the rules."""
 
@@ -95,7 +111,7 @@ class AlertTracker:
         self.gateway_id = gateway_id
         self.device = device
         self.sensor = sensor
-        self._configs = {c.detector_name: c for c in configs}
+        self._configs = _by_name(configs)  # shared by every device of the sensor: read only
         self._states = {name: _DetectorAlerts() for name in self._configs}
 
     @property
