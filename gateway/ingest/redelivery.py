@@ -15,7 +15,7 @@ the guarantee stays at-least-once.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from collections.abc import Iterable
 
 from gateway.ingest.reading import Reading
@@ -24,40 +24,52 @@ _MASK = (1 << 60) - 1
 
 
 def _key(device: str, sensor: str, value: float, timestamp: int) -> int:
-    """The reading's hash in 60 bits: an int below 2**60 is a 32-byte object, a full 64-bit
-    hash a 48-byte one."""
+    """The reading's hash in 60 bits (salted per process: the ring is rebuilt from the journal
+    after a restart)."""
     return hash((device, sensor, value, timestamp)) & _MASK
 
 
 class RecentReadings:
-    """A bounded set of the newest journalled readings (FIFO eviction).
+    """The newest ``capacity`` journalled readings (FIFO), for recognising redeliveries.
 
-    A reading is remembered by a 60-bit hash of ``(device, sensor, value, timestamp)``, not
-    by that tuple: the tuple kept its float, its int and the message's device string alive,
-    about 240 bytes a reading by tracemalloc against about 70 (one int in a set and a deque);
-    at QoS 1 the set holds 100,000-200,000 readings (``bench/bench_memory.py``). String hashes
-    are salted per process (the set is rebuilt from the journal after a restart), so an
-    unrelated reading matches with a probability of about ``len(self) / 2**60``, and a DUP
-    message is dropped only if *all* its readings match.
+    A reading is remembered by a 60-bit hash of ``(device, sensor, value, timestamp)``, 8
+    bytes in a ring (``array('q')``). A set of Python ints, or of the tuples before it, cost
+    70-240 bytes a reading, and at QoS 1 the ring holds 100,000-200,000 readings
+    (``bench/bench_memory.py``: 7-24 MB of the gateway's RSS). DUP messages are rare (after a
+    reconnection, a burst of up to the broker's in-flight window), so the set that answers
+    them is built from the ring on the first one (~10 ms for 200,000) and kept while
+    readings keep coming, then dropped after ``capacity // 4`` more readings. An unrelated
+    reading matches with a probability of about ``len(self) / 2**60``, and a DUP message is
+    dropped only if *all* its readings match.
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._order: deque[int] = deque()
-        self._seen: set[int] = set()
+        self._ring = array("q")
+        self._next = 0  # the slot the next reading overwrites once the ring is full
+        self._lookup: set[int] | None = None
+        self._lookup_left = 0
         self.duplicates = 0
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._ring)
 
     def add(self, device: str, sensor: str, value: float, timestamp: int) -> None:
         key = _key(device, sensor, value, timestamp)
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self._order.append(key)
-        if len(self._order) > self.capacity:
-            self._seen.discard(self._order.popleft())
+        ring = self._ring
+        if len(ring) < self.capacity:
+            ring.append(key)
+        else:
+            ring[self._next] = key
+            self._next = (self._next + 1) % self.capacity
+        lookup = self._lookup
+        if lookup is not None:
+            # Kept current while a burst of DUPs is being answered; an evicted reading still
+            # in it was journalled all the same.
+            lookup.add(key)
+            self._lookup_left -= 1
+            if self._lookup_left <= 0:
+                self._lookup = None
 
     def add_all(self, readings: Iterable[Reading]) -> None:
         for r in readings:
@@ -68,7 +80,10 @@ class RecentReadings:
         """Whether a DUP message's readings were all journalled before."""
         if not readings:
             return False
-        seen = self._seen
+        seen = self._lookup
+        if seen is None:
+            seen = self._lookup = set(self._ring)
+            self._lookup_left = max(1, self.capacity // 4)
         for r in readings:
             if r.timestamp is None or _key(r.device, r.sensor, r.value, r.timestamp) not in seen:
                 return False

@@ -33,7 +33,17 @@ def test_the_oldest_readings_are_forgotten_past_capacity() -> None:
     recent = RecentReadings(capacity=3)
     for ts in range(5):
         recent.add("d1", "temp", 1.0, ts)
-    recent.add("d1", "temp", 1.0, 4)  # already there: not counted twice
     assert len(recent) == 3
     assert not recent.already_journalled([_r("d1", 1.0, 1)])
     assert recent.already_journalled([_r("d1", 1.0, 2), _r("d1", 1.0, 4)])
+
+
+def test_readings_journalled_during_a_burst_of_redeliveries_are_recognised_too() -> None:
+    recent = RecentReadings(capacity=8)
+    recent.add("d1", "temp", 1.0, 1)
+    assert recent.already_journalled([_r("d1", 1.0, 1)])  # builds the lookup set
+    for ts in range(2, 12):  # more than capacity // 4 readings: the set is dropped on the way
+        recent.add("d1", "temp", 1.0, ts)
+        assert recent.already_journalled([_r("d1", 1.0, ts)])
+    assert not recent.already_journalled([_r("d1", 1.0, 3)])  # evicted from the ring
+    assert recent.already_journalled([_r("d1", 1.0, 4)])
