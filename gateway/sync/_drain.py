@@ -188,7 +188,14 @@ class DrainLoop:
         if self._wake is None:
             self._wake = asyncio.Event()
         wake = self._wake
+        current = asyncio.current_task()
+        assert current is not None
         while True:
+            if current.cancelling():
+                # A cancel swallowed on the way (a library that turned it into an error, or
+                # Python 3.11's timeout() taking it for its own when both coincide) must
+                # still stop the loop, or a stop would wait for it forever.
+                raise asyncio.CancelledError
             wake.clear()  # before reading: a commit after this point wakes the next wait
             try:
                 await self.on_tick()
@@ -251,12 +258,22 @@ class DrainLoop:
             await self._abandon()
             raise
         except BaseException:
+            self._confirm(self.confirmed_so_far())
             await self._abandon()  # cancelled: acknowledge what the sink confirmed, then go
             raise
         return len(entries)
 
     async def flush(self) -> int:
         """Wait for deliveries still in flight; the last id confirmed (0: nothing pending)."""
+        return 0
+
+    def confirmed_so_far(self) -> int:
+        """The last id the sink confirmed, without waiting (0: the sink does not know).
+
+        Read when the loop is cancelled in the middle of :meth:`deliver`, whose return
+        value is then lost: without it the acknowledgement on stop would lag behind what
+        the sink already has.
+        """
         return 0
 
     # -- the pipeline's parts -------------------------------------------------------------

@@ -153,6 +153,9 @@ class RedisSync(DrainLoop):
             self._retire_stream()
             raise
 
+    def confirmed_so_far(self) -> int:
+        return self._stream.confirmed if self._stream is not None else 0
+
     def _retire_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:

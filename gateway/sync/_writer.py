@@ -232,16 +232,22 @@ class ChunkStream:
                 inflight[0].exception()  # retrieved: no "never retrieved" warning
 
     async def _settle(self) -> None:
-        inflight, self._inflight = self._inflight, None
+        inflight = self._inflight
         if inflight is None:
             return
         task, last_id = inflight
         try:
-            result = await task
+            # Shielded: cancelling the caller must stay a cancellation. Awaiting the task
+            # itself would pass the cancel into it, redis-py would turn that into a
+            # connection error, and the caller would see a SyncError instead and carry on
+            # (a stop that does not stop). aclose() cancels a send still in flight.
+            result = await asyncio.shield(task)
         except SyncError as exc:
+            self._inflight = None
             self._last_sent = 0  # the next chunk starts again from the cursor
             exc.done_upto = max(exc.done_upto, self.confirmed)
             raise
+        self._inflight = None
         self.applied += result.applied
         self.skipped += result.skipped
         self.high_water = result.high_water
