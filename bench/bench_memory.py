@@ -8,7 +8,15 @@ once the gateway reports them all in and a checkpoint has passed, its RSS is rea
 ``/proc``. Reference in the same run: the RSS of the same gateway idle (started,
 subscribed, no device). Bytes per device actor = (RSS with N - idle RSS) / N.
 
+``--per-actor`` instead measures one idle device actor in-process with tracemalloc (issue 5's
+"memory per idle device actor beyond its window contents"): 2,000 devices of the same
+sensor get 10 readings each through an :class:`ActorSystem`, their checkpoint snapshots are
+taken (the encoded copy the runtime keeps), then they idle past ``passivate_after`` and are
+passivated. Printed per device: everything traced, the window contents (``gateway/stream``),
+the encoded snapshot, for the resident idle actor and for the passivated one.
+
 Usage: ``python bench/bench_memory.py [--quick] [--devices 100,1000,10000] [--repeats N]``
+or ``python bench/bench_memory.py --per-actor``
 """
 
 from __future__ import annotations
@@ -53,6 +61,52 @@ def run_once(devices: int, per_device: int, rate: float) -> dict[str, Any]:
     return {"devices": devices, "received": received, "active": active, "rss": rss}
 
 
+def per_actor(devices: int = 2_000) -> dict[str, dict[str, float]]:
+    """Bytes per idle device actor by tracemalloc, resident and passivated (see the module
+    docstring)."""
+    import gc
+    import tracemalloc
+
+    from gateway.actors import ActorSystem, Effects
+    from gateway.config import GatewayConfig
+    from gateway.ingest.reading import Reading
+
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
+        cfg = GatewayConfig.model_validate(gateway_config(1, Path(tmp)))
+    system = ActorSystem(cfg)
+    names = [f"d{i:05d}" for i in range(devices)]
+    sensor = cfg.sensors[0].name
+    now = time.time_ns() // 1_000_000
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for r in range(10):
+        t = now + r * 100
+        system.deliver([Reading(d, sensor, 20.0 + (i * 7 + r) % 13 / 10, t, False)
+                        for i, d in enumerate(names)], t, Effects())
+    snapshots = system.snapshot_dirty()  # the encoded copy the runtime keeps
+
+    def measure() -> dict[str, float]:
+        gc.collect()
+        stats = tracemalloc.take_snapshot().compare_to(before, "filename")
+        total = sum(st.size_diff for st in stats)
+        windows = sum(st.size_diff for st in stats
+                      if "/gateway/stream/" in st.traceback[0].filename)
+        encoded = sum(st.size_diff for st in stats
+                      if st.traceback[0].filename.endswith("/gateway/state/_store.py"))
+        return {"total": total / devices, "windows": windows / devices,
+                "snapshot": encoded / devices, "beyond_windows": (total - windows) / devices}
+
+    resident = measure()
+    later = now + 10_000 + cfg.actors.passivate_after
+    system.tick(later, Effects())
+    written = system.passivate_idle(later)
+    assert len(written) == devices, len(written)
+    del written, snapshots  # written to the store; the runtime drops its copy
+    passivated = measure()
+    tracemalloc.stop()
+    return {"resident": resident, "passivated": passivated}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -60,7 +114,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-device", type=int, default=10)
     parser.add_argument("--rate", type=float, default=5_000.0, help="readings/s, all devices")
     parser.add_argument("--repeats", type=int, default=0)
+    parser.add_argument("--per-actor", action="store_true",
+                        help="bytes per idle device actor (tracemalloc, in-process) only")
     args = parser.parse_args(argv)
+    if args.per_actor:
+        res = per_actor()
+        print("| idle device actor | traced bytes | window contents | encoded checkpoint "
+              "snapshot | beyond window contents |")
+        print("|---|---:|---:|---:|---:|")
+        for name, row in res.items():
+            print(f"| {name} | {row['total']:,.0f} | {row['windows']:,.0f} | "
+                  f"{row['snapshot']:,.0f} | {row['beyond_windows']:,.0f} |")
+        return dict(res)
     repeats = args.repeats or (1 if args.quick else 3)
     print(f"# Gateway RSS by active devices ({machine()}; {load()})\n")
     print("| active devices | RSS MB (min / median / max) | vs idle (median) | "
