@@ -49,7 +49,9 @@ class MemoryGatewayStore(GatewayStore):
             keep_checkpoints=keep_checkpoints, max_outbox_bytes=max_outbox_bytes, now_ms=now_ms
         )
         self._next_seq = 1
-        self._journal: list[JournalEntry] = []
+        # (seq, entry as given): the entry gets its seq only when replayed, because copying
+        # a frozen dataclass per reading on the hot path cost ~10% of the memory gateway's rate.
+        self._journal: list[tuple[int, JournalEntry]] = []
         self._checkpoints: list[tuple[int, int, int, dict[str, bytes]]] = []
         self._checkpoint_id = 0
         self._parked: dict[str, bytes] = {}
@@ -83,7 +85,7 @@ class MemoryGatewayStore(GatewayStore):
         self._check_open()
         first = self._next_seq
         last = first + len(journal) - 1
-        self._journal.extend(replace(e, seq=first + i) for i, e in enumerate(journal))
+        self._journal.extend(zip(range(first, last + 1), journal, strict=True))
         self._next_seq = last + 1
         for entry in outbox:
             key = entry.dedupe_key
@@ -126,9 +128,9 @@ class MemoryGatewayStore(GatewayStore):
 
     async def replay_journal(self, after_seq: int) -> AsyncIterator[JournalEntry]:
         self._check_open()
-        for entry in list(self._journal):
-            if entry.seq > after_seq:
-                yield entry
+        for seq, entry in list(self._journal):
+            if seq > after_seq:
+                yield replace(entry, seq=seq)
 
     async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
         self._check_open()
@@ -142,7 +144,7 @@ class MemoryGatewayStore(GatewayStore):
         self._checkpoint_id += 1
         self._checkpoints.append((self._checkpoint_id, journal_seq, self._now_ms(), encoded))
         del self._checkpoints[: -self.keep_checkpoints]
-        self._journal = [e for e in self._journal if e.seq > journal_seq]
+        self._journal = [pair for pair in self._journal if pair[0] > journal_seq]
         self._done = {k: s for k, s in self._done.items() if s > journal_seq}
         return self._checkpoint_id
 
