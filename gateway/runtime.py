@@ -805,12 +805,11 @@ class Gateway:
         from gateway.sync import MqttForwarder, RedisSync, WebhookForwarder
 
         cfg = self.config
-        epoch = str(getattr(store, "epoch", "0"))
         sinks: list[Any] = []
         if cfg.redis is not None:
             self._sync = RedisSync(
                 store, gateway_id=cfg.gateway_id, redis=cfg.redis, sync=cfg.sync,
-                signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=epoch,
+                signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=store.epoch,
                 now_ms=self.clock,
             )
             sinks.append(self._sync)

@@ -13,7 +13,6 @@ at or before it. Pruning keeps each key's newest row at or before the oldest kep
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,8 +72,7 @@ _READ_OUTBOX = (
     "SELECT id, kind, dedupe_key, payload, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?"
 )
 # A row (id, kind, dedupe_key, payload, created_at) is the entry's fields in their order and
-# types (INTEGER, TEXT, TEXT, BLOB, INTEGER): the entry is made from it in C.
-_as_entry: Callable[[tuple[Any, ...]], OutboxEntry] = functools.partial(tuple.__new__, OutboxEntry)
+# types (INTEGER, TEXT, TEXT, BLOB, INTEGER), so OutboxEntry._make takes it as it is.
 
 
 _EPOCH_COUNTER = "outbox_epoch"
@@ -133,6 +131,7 @@ class SqliteGatewayStore(GatewayStore):
             self._db = None
             await db.close()
             raise
+
     async def _load_bookkeeping(self, db: aiosqlite.Connection) -> None:
         with sqlite_errors(self.path):
             top = await db.execute_fetchall(
@@ -535,7 +534,7 @@ class SqliteGatewayStore(GatewayStore):
         # One range scan of the rowid B-tree; the columns come back as the entry's types
         # (INTEGER, TEXT, BLOB), so the rows are the entries' fields as they are.
         rows = await self._read(_READ_OUTBOX, (position, max(0, limit)))
-        return list(map(_as_entry, rows))
+        return list(map(OutboxEntry._make, rows))
 
     async def outbox_ack(self, cursor: str, upto_id: int) -> None:
         position = self._check_cursor(cursor)

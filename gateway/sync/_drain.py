@@ -154,15 +154,9 @@ class DrainLoop:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._ack_all = True  # acknowledge everything confirmed (it is short)
         with contextlib.suppress(StateError):
             self._raise_ack_error()  # an earlier failure: this is a new attempt
-        self._start_ack()
-        ack = self._ack_task
-        if ack is not None:
-            await asyncio.wait([ack])
-            if not ack.cancelled():
-                ack.exception()  # retrieved: the next start reads from the cursor anyway
+        await self._ack_confirmed()  # a failure: the next start reads from the cursor anyway
         if isinstance(self._signal, OutboxSignal) and self._wake is not None:
             self._signal.unsubscribe(self._wake)
         await self.on_close()
@@ -345,19 +339,31 @@ class DrainLoop:
         """Wait until everything confirmed is acknowledged (a store error is raised)."""
         self._ack_all = True
         try:
-            await self._settle_all_acks()
+            while True:
+                self._start_ack()
+                task = self._ack_task
+                if task is not None:
+                    await asyncio.wait([task])
+                self._raise_ack_error()
+                if self._confirmed <= self._acked:
+                    return
+                # else the last attempt failed before: try once more
         finally:
             self._ack_all = False
 
-    async def _settle_all_acks(self) -> None:
-        self._start_ack()
-        task = self._ack_task
-        if task is not None:
-            await asyncio.wait([task])
-        self._raise_ack_error()
-        if self._confirmed > self._acked:  # the last attempt failed before: try once more
+    async def _ack_confirmed(self) -> None:
+        """Acknowledge everything the sink confirmed, however little, and wait for it; a
+        store failure is left to the next attempt (the run loop's, or the next start's)."""
+        self._ack_all = True
+        try:
             self._start_ack()
-            await self._settle_all_acks()
+            ack = self._ack_task
+            if ack is not None:
+                await asyncio.wait([ack])
+                if not ack.cancelled() and ack.exception() is not None:
+                    self._ack_task = None
+        finally:
+            self._ack_all = False
 
     async def _abandon(self) -> None:
         """After a sink failure (or on cancellation): drop the block read ahead, acknowledge
@@ -369,16 +375,7 @@ class DrainLoop:
             if not task.cancelled():
                 task.exception()  # retrieved: the block is read again anyway
         self._read_upto = 0
-        self._ack_all = True  # acknowledge everything the sink confirmed
-        try:
-            self._start_ack()
-            ack = self._ack_task
-            if ack is not None:
-                await asyncio.wait([ack])
-                if not ack.cancelled() and ack.exception() is not None:
-                    self._ack_task = None  # the run loop retries; this failure is not the news
-        finally:
-            self._ack_all = False
+        await self._ack_confirmed()  # a failure is not the news: the run loop retries
         self._blocks.clear()
         self._block_offset = 0
 
