@@ -85,6 +85,8 @@ PARAMS: dict[str, float] = {
     "norm_alpha": 0.001,  # long-run EW mean/variance of each averaged component
     "warm": 30,  # readings before the components' statistics start to be learnt
     "peak_decay": 0.999,  # per-reading decay (towards the mean) of a component's recent peak
+    "bar_jump": 0.5,  # extra standard deviations of excess a *jump* needs (its tail is heavier)
+    "bar_season": 1.0,  # the same for *season*
     "scale": 10.0,  # score = -log10(tail probability) / scale
     "max_hold": 2.0,  # the capping lasts at most this many times ``suppress`` readings
 }
@@ -197,6 +199,7 @@ class AutoScorer:
             return 0.0
         a = max(1.0 / (self.n - warm), p["norm_alpha"])
         best = 0.0
+        bars = (0.0, p["bar_jump"], p["bar_season"])
         for i, c in enumerate(comps):
             avg = s[_AVG + i] + a_avg * (c - s[_AVG + i])
             s[_AVG + i] = avg
@@ -205,7 +208,7 @@ class AutoScorer:
             sd = math.sqrt(var)
             s[_PK + i] = max(peak, avg)
             if self.n > warm + 10 and var > 0.0 and avg >= peak:
-                best = max(best, (avg - mean) / sd)
+                best = max(best, (avg - mean) / sd - bars[i])
             d = avg - mean
             s[_NM + i] = mean + a * d
             s[_NV + i] = (1.0 - a) * (var + a * d * d)
