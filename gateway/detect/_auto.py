@@ -23,11 +23,14 @@ Design (details and NAB figures in ``docs/detection.md``):
    The value statistics are updated winsorised (at ``clip_value`` standard deviations), so an
    anomaly does not teach the detector that the next one is normal.
 2. **Self-normalisation** (as HTM's "anomaly likelihood"): each component is smoothed by a short
-   EW average and compared with the long-run EW mean and variance of that average. The largest
-   standardised excess ``z`` over the components gives ``score = -log10(P(Z > z)) / 10``,
-   capped at 1 (1.0 = a one-in-10^10 event). One threshold suits every signal: noisy signals
-   raise their own bar. A component counts only while it is above its own recent peak
-   (decaying), so a surprise that keeps recurring stops counting.
+   EW average and compared with the long-run EW mean and variance of that average. ``jump``'s
+   and ``season``'s standardised excesses are lowered by fixed *bars* (``bar_jump``,
+   ``bar_season``): ordinary data surprises them more often than ``spike`` (on Gaussian noise
+   ``jump``'s 99.9th percentile of excess is about 0.5 above ``spike``'s), so without the bars
+   they set the false-alarm rate. The largest (barred) excess ``z`` over the components gives
+   ``score = -log10(P(Z > z)) / 10``, capped at 1 (1.0 = a one-in-10^10 event). One threshold
+   suits every signal: noisy signals raise their own bar. A component counts only while it is
+   above its own recent peak (decaying), so a surprise that keeps recurring stops counting.
 3. **One detection per region**: once the score reaches ``threshold``, later scores are capped
    just below it until ``suppress`` readings pass without any score at or above it (but never
    for more than ``max_hold * suppress`` readings after the detection, so a noisy stretch
