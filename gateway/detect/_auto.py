@@ -23,11 +23,14 @@ Design (details and NAB figures in ``docs/detection.md``):
    The value statistics are updated winsorised (at ``clip_value`` standard deviations), so an
    anomaly does not teach the detector that the next one is normal.
 2. **Self-normalisation** (as HTM's "anomaly likelihood"): each component is smoothed by a short
-   EW average and compared with the long-run EW mean and variance of that average. The largest
-   standardised excess ``z`` over the components gives ``score = -log10(P(Z > z)) / 10``,
-   capped at 1 (1.0 = a one-in-10^10 event). One threshold suits every signal: noisy signals
-   raise their own bar. A component counts only while it is above its own recent peak
-   (decaying), so a surprise that keeps recurring stops counting.
+   EW average and compared with the long-run EW mean and variance of that average. ``jump``'s
+   and ``season``'s standardised excesses are lowered by fixed *bars* (``bar_jump``,
+   ``bar_season``): ordinary data surprises them more often than ``spike`` (on Gaussian noise
+   ``jump``'s 99.9th percentile of excess is about 0.5 above ``spike``'s), so without the bars
+   they set the false-alarm rate. The largest (barred) excess ``z`` over the components gives
+   ``score = -log10(P(Z > z)) / 10``, capped at 1 (1.0 = a one-in-10^10 event). One threshold
+   suits every signal: noisy signals raise their own bar. A component counts only while it is
+   above its own recent peak (decaying), so a surprise that keeps recurring stops counting.
 3. **One detection per region**: once the score reaches ``threshold``, later scores are capped
    just below it until ``suppress`` readings pass without any score at or above it (but never
    for more than ``max_hold * suppress`` readings after the detection, so a noisy stretch
@@ -85,6 +88,8 @@ PARAMS: dict[str, float] = {
     "norm_alpha": 0.001,  # long-run EW mean/variance of each averaged component
     "warm": 30,  # readings before the components' statistics start to be learnt
     "peak_decay": 0.999,  # per-reading decay (towards the mean) of a component's recent peak
+    "bar_jump": 0.5,  # extra standard deviations of excess a *jump* needs (its tail is heavier)
+    "bar_season": 1.0,  # the same for *season*
     "scale": 10.0,  # score = -log10(tail probability) / scale
     "max_hold": 2.0,  # the capping lasts at most this many times ``suppress`` readings
 }
@@ -197,6 +202,7 @@ class AutoScorer:
             return 0.0
         a = max(1.0 / (self.n - warm), p["norm_alpha"])
         best = 0.0
+        bars = (0.0, p["bar_jump"], p["bar_season"])
         for i, c in enumerate(comps):
             avg = s[_AVG + i] + a_avg * (c - s[_AVG + i])
             s[_AVG + i] = avg
@@ -205,7 +211,7 @@ class AutoScorer:
             sd = math.sqrt(var)
             s[_PK + i] = max(peak, avg)
             if self.n > warm + 10 and var > 0.0 and avg >= peak:
-                best = max(best, (avg - mean) / sd)
+                best = max(best, (avg - mean) / sd - bars[i])
             d = avg - mean
             s[_NM + i] = mean + a * d
             s[_NV + i] = (1.0 - a) * (var + a * d * d)
