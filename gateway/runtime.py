@@ -830,11 +830,13 @@ class Gateway:
 
     async def _start_sync(self, tasks: asyncio.TaskGroup, store: GatewayStore) -> None:
         """Start a drain loop per sink, each with its own outbox cursor."""
-        from gateway.sync import MqttForwarder, RedisSync, WebhookForwarder
+        from gateway.sync import MqttForwarder, WebhookForwarder
 
         cfg = self.config
         sinks: list[Any] = []
         if cfg.redis is not None:
+            from gateway.sync import RedisSync  # the Redis client only when there is a Redis
+
             self._sync = RedisSync(
                 store, gateway_id=cfg.gateway_id, redis=cfg.redis, sync=cfg.sync,
                 signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=store.epoch,
