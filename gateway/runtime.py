@@ -169,9 +169,8 @@ class Gateway:
         self._stop = asyncio.Event()
         self._reload_requested = False
         self._started_at = clock()
-        # The newest checkpointed snapshot of every device (encoded; restored ones decoded until
-        # their actor's first checkpoint), for the full mapping write_checkpoint takes.
-        self._snapshots: dict[str, Any] = {}
+        # Devices passivated since the last checkpoint was taken: its next one drops them.
+        self._removed: set[str] = set()
         self._acks: dict[str, dict[str, Any]] = {}
         self._changed_devices: set[str] = set()
         self._checked_devices: set[str] = set()
@@ -322,7 +321,6 @@ class Gateway:
             if isinstance(acks, dict):
                 self._acks = acks
             self.actors.restore(snapshots)
-            self._snapshots = dict(checkpoint.snapshots)
             self._checked_devices.update(snapshots)
             after = checkpoint.journal_seq
         replayed = 0
@@ -336,12 +334,14 @@ class Gateway:
         async for entry in store.replay_journal(after):
             if batch and (entry.sensor == _TICK_SENSOR or entry.arrival != batch_at):
                 self.actors.deliver(batch, batch_at, effects)
+                await self._rebuild_failed(store)
                 batch = []
                 if len(effects.windows) + len(effects.alerts) > 1000:
                     outbox += await self._replayed(effects, batch_at)
                     effects = Effects()
             if entry.sensor == _TICK_SENSOR:
                 self.actors.tick(entry.arrival, effects)
+                await self._rebuild_failed(store)
             else:
                 self._recent.add(entry.device, entry.sensor, entry.value, entry.timestamp)
                 if entry.device not in self.actors:
@@ -353,6 +353,7 @@ class Gateway:
             replayed += 1
         if batch:
             self.actors.deliver(batch, batch_at, effects)
+            await self._rebuild_failed(store)
         outbox += await self._replayed(effects, self.clock())
         if outbox:
             # Outputs of replayed readings were committed with them; duplicates are ignored.
@@ -378,6 +379,24 @@ class Gateway:
         snapshot = await store.get_snapshot(device)
         if snapshot is not None or self.actors.is_passivated(device):
             self.actors.revive(device, snapshot, now)
+
+    async def _rebuild_failed(self, store: GatewayStore) -> None:
+        """Rebuild the actors that failed in the last delivery or tick from their state in the
+        store (the actor system keeps no copy of it), before anything else happens to them."""
+        waiting = self.actors.waiting
+        if not waiting:
+            return
+        task = self._checkpointing
+        if task is not None and any(where == "checkpoint" for _, where in waiting):
+            # Its snapshots are the baselines already: read them once they are stored.
+            await asyncio.wait({task})
+            self._checkpoint_written()  # a failed write stops the pipeline here
+        for device, where in waiting:
+            if where == "parked":
+                snapshot = await store.get_snapshot(device)
+            else:
+                snapshot = await store.load_checkpointed(device)
+            self.actors.rebuild(device, snapshot)
 
     # -- the pipeline -----------------------------------------------------------------------
 
@@ -462,6 +481,7 @@ class Gateway:
             for device in {r.device for r in accepted if r.device not in self.actors}:
                 await self._ensure_actor(store, device, now)
             self.actors.deliver(accepted, now, effects)
+            await self._rebuild_failed(store)
             journal = [
                 JournalEntry(0, r.device, r.sensor, r.value, r.timestamp or now, now, r.historical)
                 for r in accepted
@@ -471,6 +491,7 @@ class Gateway:
         if tick:
             before = len(effects.windows) + len(effects.alerts)
             self.actors.tick(now, effects)
+            await self._rebuild_failed(store)
             if len(effects.windows) + len(effects.alerts) > before:
                 journal.append(JournalEntry(0, "", _TICK_SENSOR, 0.0, now, now))
         outbox, publishes = self._render(effects, now)
@@ -629,15 +650,22 @@ class Gateway:
         """
         started = time.perf_counter()
         summaries, self._pending_summaries = self._pending_summaries, []
-        self._snapshots.update(self.actors.snapshot_dirty())
-        self._snapshots[_ACKS_KEY] = dict(self._acks)
-        snapshots = dict(self._snapshots)  # the pipeline goes on changing self._snapshots
+        # Only what changed since the last checkpoint: the store applies it to what it holds,
+        # and no copy of the checkpointed state stays here (a failed write stops the pipeline,
+        # so these changes are never needed again).
+        changed: dict[str, Any] = dict(self.actors.snapshot_dirty())
+        changed[_ACKS_KEY] = dict(self._acks)
+        removed = [device for device in self._removed if device not in changed]
+        self._removed = set()
         journal_seq = store.next_seq - 1
 
         async def write() -> None:
             if summaries:
                 await store.commit_batch([], summaries)
-            await store.write_checkpoint(snapshots, journal_seq)
+            await store.write_checkpoint(changed, journal_seq, removed=removed)
+            # Freed before the trim below, not when this task is dropped (at the next tick):
+            # with every device changed, 1.8-4 KB each that would wait for the next checkpoint.
+            changed.clear()
             elapsed = time.perf_counter() - started
             self.counters.checkpoints += 1
             self.counters.last_checkpoint_ms = elapsed * 1000
@@ -661,7 +689,7 @@ class Gateway:
     async def _passivate(self, store: GatewayStore, now: int) -> None:
         for device, snapshot in self.actors.passivate_idle(now).items():
             await store.put_snapshot(device, snapshot)
-            self._snapshots.pop(device, None)
+            self._removed.add(device)
             self._checked_devices.discard(device)
 
     # -- status ---------------------------------------------------------------------------
@@ -802,11 +830,13 @@ class Gateway:
 
     async def _start_sync(self, tasks: asyncio.TaskGroup, store: GatewayStore) -> None:
         """Start a drain loop per sink, each with its own outbox cursor."""
-        from gateway.sync import MqttForwarder, RedisSync, WebhookForwarder
+        from gateway.sync import MqttForwarder, WebhookForwarder
 
         cfg = self.config
         sinks: list[Any] = []
         if cfg.redis is not None:
+            from gateway.sync import RedisSync  # the Redis client only when there is a Redis
+
             self._sync = RedisSync(
                 store, gateway_id=cfg.gateway_id, redis=cfg.redis, sync=cfg.sync,
                 signal=self._outbox_signal, heartbeat=self._heartbeat, outbox_epoch=store.epoch,
@@ -859,7 +889,7 @@ class Gateway:
         self.config = new.model_copy(update={"mqtt": self.config.mqtt,
                                              "gateway_id": self.config.gateway_id})
         self.actors = ActorSystem(self.config, self._detector_factory)
-        self.actors.restore(snapshots)
+        self.actors.restore(snapshots, checkpointed=False)
         self.intake = Intake(self.config)
         if self._mqtt is not None:
             self._mqtt.set_subscriptions(self._subscriptions())

@@ -13,14 +13,23 @@ Contract (in the spirit of Pykka's, translated to one event loop):
   (the failing reading excluded, and counted), then resumes after a capped exponential
   backoff. More than ``max_restarts`` failures within ``restart_window`` park it: its
   readings are dropped and counted, it is listed in the status, other devices carry on.
+  The last checkpointed state is not kept in memory: it is in the store (the newest
+  checkpoint, or the parked snapshot of a revived actor), so a failed actor whose state came
+  from there *waits* (:attr:`ActorSystem.waiting`) until the caller reads that snapshot and
+  hands it to :meth:`ActorSystem.rebuild`, which it must do before the next :meth:`tick`,
+  :meth:`snapshot_dirty` or output (and, for the newest checkpoint, after any checkpoint
+  being written has been committed). An actor with no stored state yet (new, or more readings
+  since its checkpoint than ``mailbox_size``, whose state is then kept encoded) is rebuilt at
+  once.
 - **Stop**: nothing is lost on stop: mailboxes are empty except for backing-off actors,
   whose readings are already in the journal and are replayed on the next start.
 - **Passivation**: an actor idle for ``passivate_after`` is snapshotted, handed to the
   caller to write out, and dropped; it comes back on its next reading via :meth:`revive`.
 - **Checkpoints**: :meth:`snapshot_dirty` snapshots only the actors that changed since the
-  last call, already encoded (:func:`~gateway.state.encode_snapshot`: compact bytes, the only
-  copy of a device's checkpointed state in memory, also the baseline a failed actor is rebuilt
-  from). Processing time alone changes no actor unless a detector watches it (``missing``).
+  last call, already encoded (:func:`~gateway.state.encode_snapshot`), for the caller to
+  write to the store as the next checkpoint's changes; from then on that checkpoint is the
+  baseline a failed actor is rebuilt from. Processing time alone changes no actor unless a
+  detector watches it (``missing``).
 
 Everything here is synchronous and pure; the runtime feeds it readings and time.
 """
@@ -32,7 +41,7 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gateway.actors.device import DetectorFactory, DeviceActor, Effects, default_detectors
 from gateway.config import GatewayConfig, SensorConfig
@@ -114,6 +123,15 @@ class _Handled:
             yield sensor, self.values[i], self.timestamps[i], bool(self.historical[i])
 
 
+# Where the state a failed actor is rebuilt from (its baseline) is.
+_FRESH = 0  # nowhere: the actor started empty
+_CHECKPOINT = 1  # in the store's newest checkpoint
+_PARKED = 2  # in the store's parked snapshot (a revived actor not yet checkpointed)
+_KEPT = 3  # in the cell, encoded (``_Cell.baseline``)
+
+BaselineSource = Literal["checkpoint", "parked"]
+
+
 @dataclass(slots=True)
 class _Cell:
     """An actor with its supervision state (the rarely used parts created when needed: an
@@ -121,8 +139,10 @@ class _Cell:
 
     actor: DeviceActor
     mailbox: deque[Reading] | None = None  # readings waiting while the actor backs off
-    baseline: EncodedSnapshot | Mapping[str, Any] | None = None
-    since: _Handled | None = None
+    baseline_in: int = _FRESH
+    baseline: EncodedSnapshot | None = None  # only when ``baseline_in`` is ``_KEPT``
+    since: _Handled | None = None  # readings handled since the baseline
+    waiting: bool = False  # failed; waits for its baseline from the store
     failures: deque[int] | None = None
     suspended_until: int = 0
     parked: bool = False
@@ -192,6 +212,7 @@ class ActorSystem:
         self._cells: dict[str, _Cell] = {}
         self._passivated: set[str] = set()
         self._parked: set[str] = set()
+        self._waiting: dict[str, _Cell] = {}
         # One bound method handed to every actor (``self._lookup`` makes a new one each time).
         self._sensor_lookup = self._lookup
 
@@ -222,6 +243,16 @@ class ActorSystem:
 
     def is_passivated(self, device: str) -> bool:
         return device in self._passivated
+
+    @property
+    def waiting(self) -> list[tuple[str, BaselineSource]]:
+        """Failed actors waiting for their baseline, and where in the store it is: the
+        newest checkpoint's snapshot of the device, or its parked snapshot. Hand each to
+        :meth:`rebuild`."""
+        return [
+            (device, "parked" if cell.baseline_in == _PARKED else "checkpoint")
+            for device, cell in self._waiting.items()
+        ]
 
     def operator_stats(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -265,11 +296,11 @@ class ActorSystem:
                     by_device.setdefault(result.key, []).append(result)
                 for device, results in by_device.items():
                     cell = self._cells.get(device)
-                    if cell is not None and not cell.parked:
+                    if cell is not None and not cell.parked and not cell.waiting:
                         self._guard(cell, now, out, lambda c=cell, r=results, n=name:
                                     c.actor.on_fired(n, r, out))
         for cell in list(self._cells.values()):
-            if cell.parked:
+            if cell.parked or cell.waiting:
                 continue
             if cell.actor.watches_time:
                 self._guard(cell, now, out, lambda c=cell: c.actor.on_time(now, out))
@@ -295,7 +326,7 @@ class ActorSystem:
 
     def _run(self, cell: _Cell, now: int, out: Effects) -> None:
         mailbox = cell.mailbox
-        if cell.suspended_until > now or mailbox is None:
+        if cell.suspended_until > now or mailbox is None or cell.waiting:
             return
         actor = cell.actor
         since = cell.since
@@ -319,7 +350,9 @@ class ActorSystem:
         cell.last_active = now
         cell.dirty = True
         if len(since) > self.config.actors.mailbox_size:
+            # Bounds what a rebuild replays; kept only until the next checkpoint.
             cell.baseline = encode_snapshot(actor.device, actor.snapshot())
+            cell.baseline_in = _KEPT
             cell.since = None
 
     def _guard(self, cell: _Cell, now: int, out: Effects, step: Any) -> None:
@@ -355,26 +388,44 @@ class ActorSystem:
         if len(failures) > actors.max_restarts:
             self._park(cell, "too many failures")
             return
-        try:
-            self._rebuild(cell)
-        except Exception as rebuild_exc:
-            log.error("device %s could not be restarted: %s", device, rebuild_exc)
-            self._park(cell, "its state could not be rebuilt")
-            return
         backoff = min(actors.backoff_initial * 2 ** (len(failures) - 1), actors.backoff_max)
         cell.suspended_until = now + backoff
+        if cell.baseline_in in (_CHECKPOINT, _PARKED):
+            cell.actor.release()
+            cell.waiting = True
+            self._waiting[device] = cell
+            return
+        baseline = cell.baseline
+        self._rebuild(cell, None if baseline is None else load_snapshot(baseline))
 
-    def _rebuild(self, cell: _Cell) -> None:
+    def rebuild(self, device: str, baseline: Mapping[str, Any] | None) -> None:
+        """Rebuild a waiting failed actor (:attr:`waiting`) from its baseline as read from the
+        store, replaying the readings it handled since; parked when there is none."""
+        cell = self._waiting.pop(device, None)
+        if cell is None:
+            return
+        cell.waiting = False
+        if baseline is None:
+            log.error("device %s could not be restarted: its stored state is gone", device)
+            self._park(cell, "its state could not be rebuilt")
+            return
+        self._rebuild(cell, baseline)
+
+    def _rebuild(self, cell: _Cell, baseline: Mapping[str, Any] | None) -> None:
         old = cell.actor
         old.release()
-        actor = DeviceActor(self.config.gateway_id, old.device, self._sensor_lookup,
-                            self._detector_factory)
-        baseline = cell.baseline
-        if baseline is not None:
-            actor.restore(load_snapshot(baseline) if isinstance(baseline, bytes) else baseline)
-        sink = Effects()
-        for sensor, value, ts, historical in cell.since or ():
-            actor.on_reading(sensor, value, ts, ts, historical, sink)
+        try:
+            actor = DeviceActor(self.config.gateway_id, old.device, self._sensor_lookup,
+                                self._detector_factory)
+            if baseline is not None:
+                actor.restore(baseline)
+            sink = Effects()
+            for sensor, value, ts, historical in cell.since or ():
+                actor.on_reading(sensor, value, ts, ts, historical, sink)
+        except Exception as exc:
+            log.error("device %s could not be restarted: %s", old.device, exc)
+            self._park(cell, "its state could not be rebuilt")
+            return
         cell.actor = actor
 
     def _park(self, cell: _Cell, why: str) -> None:
@@ -395,14 +446,18 @@ class ActorSystem:
     # -- state ----------------------------------------------------------------------------
 
     def snapshot_dirty(self) -> dict[str, EncodedSnapshot]:
-        """Encoded snapshots of the actors changed since the last call (the next checkpoint's
-        delta); they also become the baselines that failed actors are rebuilt from."""
+        """Encoded snapshots of the actors changed since the last call: the next checkpoint's
+        changes, which from now on are the baselines that failed actors are rebuilt from (so
+        write them before reading any back for :meth:`rebuild`)."""
+        if self._waiting:
+            msg = f"rebuild() the failed actors first: {', '.join(self._waiting)}"
+            raise RuntimeError(msg)
         changed: dict[str, EncodedSnapshot] = {}
         for device, cell in self._cells.items():
             if cell.dirty and not cell.parked:
-                snap = encode_snapshot(device, cell.actor.snapshot())
-                changed[device] = snap
-                cell.baseline = snap
+                changed[device] = encode_snapshot(device, cell.actor.snapshot())
+                cell.baseline_in = _CHECKPOINT
+                cell.baseline = None
                 cell.since = None
                 cell.dirty = False
         return changed
@@ -410,18 +465,25 @@ class ActorSystem:
     def snapshot_all(self) -> dict[str, dict[str, Any]]:
         return {d: c.actor.snapshot() for d, c in self._cells.items() if not c.parked}
 
-    def restore(self, snapshots: Mapping[str, Mapping[str, Any]]) -> None:
-        """Recreate actors from a checkpoint (before any reading is delivered).
+    def restore(
+        self, snapshots: Mapping[str, Mapping[str, Any]], *, checkpointed: bool = True
+    ) -> None:
+        """Recreate actors from snapshots (before any reading is delivered): the store's
+        newest checkpoint, or, with ``checkpointed=False``, states that are in no store (a
+        reload's), which are then kept encoded as baselines until the next checkpoint.
 
-        They count as changed: the next :meth:`snapshot_dirty` encodes them, so the decoded
-        checkpoint need not be kept (it is several times the size of its encoding).
+        They count as changed: the next :meth:`snapshot_dirty` encodes them.
         """
         for device, snap in snapshots.items():
             cell = self._cells.get(device) or self._spawn(device, 0)
             if cell is None:
                 continue
             cell.actor.restore(snap)
-            cell.baseline = snap
+            if checkpointed:
+                cell.baseline_in = _CHECKPOINT
+            else:
+                cell.baseline_in = _KEPT
+                cell.baseline = encode_snapshot(device, snap)
             cell.dirty = True
             last_seen = [s.get("last_seen") or 0 for s in snap.values()]
             cell.last_active = max(last_seen, default=0)
@@ -431,7 +493,7 @@ class ActorSystem:
         limit = now - self.config.actors.passivate_after
         out: dict[str, dict[str, Any]] = {}
         for device, cell in list(self._cells.items()):
-            if cell.last_active > limit or cell.mailbox or cell.parked:
+            if cell.last_active > limit or cell.mailbox or cell.parked or cell.waiting:
                 continue
             if cell.actor.active_alerts or cell.actor.watches_time:
                 continue  # an open alert or a 'missing' detector needs a live actor
@@ -443,12 +505,13 @@ class ActorSystem:
         return out
 
     def revive(self, device: str, snapshot: Mapping[str, Any] | None, now: int) -> None:
-        """Bring a passivated actor back with its written-out state."""
+        """Bring a passivated actor back with its written-out state (the store's parked
+        snapshot of it, which stays its baseline until its next checkpoint)."""
         self._passivated.discard(device)
         cell = self._spawn(device, now)
         if cell is not None and snapshot is not None:
             cell.actor.restore(snapshot)
-            cell.baseline = snapshot
+            cell.baseline_in = _PARKED
 
     def views(self, devices: Iterable[str], now: int) -> list[dict[str, Any]]:
         return [c.actor.view(now) for d in devices if (c := self._cells.get(d)) is not None]

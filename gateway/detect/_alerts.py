@@ -80,6 +80,8 @@ class _DetectorAlerts:
     suppressed: int = 0
 
 
+_AT_REST = _DetectorAlerts()  # compared with, never changed
+
 _SHARED: dict[tuple[int, ...], tuple[tuple[DetectorConfig, ...], dict[str, DetectorConfig]]] = {}
 
 
@@ -112,17 +114,22 @@ class AlertTracker:
         self.device = device
         self.sensor = sensor
         self._configs = _by_name(configs)  # shared by every device of the sensor: read only
-        self._states = {name: _DetectorAlerts() for name in self._configs}
+        # A detector's state exists from its first anomalous finding on: until then it is at
+        # rest (as a fresh _DetectorAlerts), and most devices' detectors never leave rest (a
+        # dict and a state per device were ~260 bytes of an idle actor).
+        self._states: dict[str, _DetectorAlerts] | None = None
 
     @property
     def active(self) -> list[AlertChange]:
         """The active alerts (their raise changes; ``flapping`` is kept current)."""
+        if not self._states:
+            return []
         return [s.active for s in self._states.values() if s.active is not None]
 
     @property
     def suppressed(self) -> int:
         """Raises withheld by a cool-down so far."""
-        return sum(s.suppressed for s in self._states.values())
+        return sum(s.suppressed for s in (self._states or {}).values())
 
     def update(self, findings: Iterable[Finding], now_ms: int) -> list[AlertChange]:
         """Apply findings in order; return the alert state changes they cause."""
@@ -141,7 +148,14 @@ class AlertTracker:
                 f"{self.sensor!r} (configured: {sorted(self._configs)})"
             )
             raise ValueError(msg)
-        st = self._states[f.detector]
+        states = self._states
+        st = None if states is None else states.get(f.detector)
+        if st is None:
+            if not f.anomalous:
+                return None  # at rest, and a normal finding leaves it there
+            if states is None:
+                states = self._states = {}
+            st = states[f.detector] = _DetectorAlerts()
         t = f.event_time
         if not f.anomalous:
             st.anomalous = False
@@ -208,16 +222,17 @@ class AlertTracker:
                 "onsets": list(s.onsets),
                 "suppressed": s.suppressed,
             }
-            for name, s in self._states.items()
+            for name, s in (self._states or {}).items()
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
-        """Load a state from :meth:`snapshot`; detectors absent from it start fresh."""
+        """Load a state from :meth:`snapshot`; detectors absent from it keep theirs (at rest
+        in a new tracker)."""
         for name, st in snap.items():
-            if name not in self._states:
+            if name not in self._configs:
                 continue  # the detector was removed from the configuration
             active = st["active"]
-            self._states[name] = _DetectorAlerts(
+            restored = _DetectorAlerts(
                 active=AlertChange(**active) if active is not None else None,
                 normal_run=int(st["normal_run"]),
                 anomalous=bool(st["anomalous"]),
@@ -225,3 +240,10 @@ class AlertTracker:
                 onsets=[int(o) for o in st["onsets"]],
                 suppressed=int(st.get("suppressed", 0)),
             )
+            if restored == _AT_REST:  # as older snapshots list every detector
+                if self._states is not None:
+                    self._states.pop(name, None)
+                continue
+            if self._states is None:
+                self._states = {}
+            self._states[name] = restored

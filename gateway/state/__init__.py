@@ -3,7 +3,13 @@ gateway's durable store (journal, checkpoints, outbox) and the Redis connection 
 
 See ``docs/state.md`` for the operator's view and :mod:`gateway.state._errors` for the
 exception hierarchy.
+
+The Redis parts (:class:`RedisBackend`, the connection factory) are imported on first use: the
+client library is ~8 MB of a gateway's memory, wasted on one that uses no Redis.
 """
+
+import importlib as _importlib
+import typing as _typing
 
 from gateway.state._backend import CheckpointInfo, StateBackend, open_backend
 from gateway.state._errors import (
@@ -18,7 +24,6 @@ from gateway.state._errors import (
 from gateway.state._memory_backend import MemoryBackend
 from gateway.state._memory_store import MemoryGatewayStore
 from gateway.state._operator import StatefulOperator
-from gateway.state._redis_backend import RedisBackend
 from gateway.state._sqlite_backend import SqliteBackend
 from gateway.state._sqlite_store import SqliteGatewayStore
 from gateway.state._store import (
@@ -30,7 +35,18 @@ from gateway.state._store import (
     open_store,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxKind, OutboxStats
-from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redis_errors
+
+if _typing.TYPE_CHECKING:
+    from gateway.state._redis_backend import RedisBackend
+    from gateway.state.redis_connect import connect_redis, key_for, ping_redis, redis_errors
+
+_LAZY = {
+    "RedisBackend": "gateway.state._redis_backend",
+    "connect_redis": "gateway.state.redis_connect",
+    "key_for": "gateway.state.redis_connect",
+    "ping_redis": "gateway.state.redis_connect",
+    "redis_errors": "gateway.state.redis_connect",
+}
 
 __all__ = [
     "ROW_OVERHEAD_BYTES",
@@ -65,3 +81,17 @@ __all__ = [
     "ping_redis",
     "redis_errors",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -8,7 +8,7 @@ copies rather than the caller's objects).
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,7 +52,9 @@ class MemoryGatewayStore(GatewayStore):
         # (seq, entry as given): the entry gets its seq only when replayed, because copying
         # a frozen dataclass per reading on the hot path cost ~10% of the memory gateway's rate.
         self._journal: list[tuple[int, JournalEntry]] = []
-        self._checkpoints: list[tuple[int, int, int, dict[str, bytes]]] = []
+        # (id, journal_seq, created_at) of the kept checkpoints; the newest one's snapshots.
+        self._checkpoints: list[tuple[int, int, int]] = []
+        self._snapshots: dict[str, bytes] = {}
         self._checkpoint_id = 0
         self._parked: dict[str, bytes] = {}
         self._outbox: dict[int, _Row] = {}  # insertion order is id order
@@ -132,7 +134,9 @@ class MemoryGatewayStore(GatewayStore):
             if seq > after_seq:
                 yield replace(entry, seq=seq)
 
-    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
+    async def write_checkpoint(
+        self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
+    ) -> int:
         self._check_open()
         if journal_seq >= self._next_seq:
             msg = (
@@ -140,9 +144,13 @@ class MemoryGatewayStore(GatewayStore):
                 f"(last assigned seq is {self._next_seq - 1})"
             )
             raise StateUsageError(msg)
-        encoded = {key: dump_snapshot(key, snap) for key, snap in snapshots.items()}
+        self._check_delta(changed, removed)
+        encoded = {key: dump_snapshot(key, snap) for key, snap in changed.items()}
+        self._snapshots.update(encoded)
+        for key in removed:
+            self._snapshots.pop(key, None)
         self._checkpoint_id += 1
-        self._checkpoints.append((self._checkpoint_id, journal_seq, self._now_ms(), encoded))
+        self._checkpoints.append((self._checkpoint_id, journal_seq, self._now_ms()))
         del self._checkpoints[: -self.keep_checkpoints]
         self._journal = [pair for pair in self._journal if pair[0] > journal_seq]
         self._done = {k: s for k, s in self._done.items() if s > journal_seq}
@@ -152,9 +160,14 @@ class MemoryGatewayStore(GatewayStore):
         self._check_open()
         if not self._checkpoints:
             return None
-        checkpoint_id, journal_seq, created_at, encoded = self._checkpoints[-1]
-        snapshots = {key: load_snapshot(data) for key, data in encoded.items()}
+        checkpoint_id, journal_seq, created_at = self._checkpoints[-1]
+        snapshots = {key: load_snapshot(data) for key, data in self._snapshots.items()}
         return Checkpoint(checkpoint_id, journal_seq, snapshots, created_at)
+
+    async def load_checkpointed(self, key: str) -> Any | None:
+        self._check_open()
+        data = self._snapshots.get(key)
+        return None if data is None else load_snapshot(data)
 
     async def put_snapshot(self, key: str, snapshot: Any) -> None:
         self._check_open()

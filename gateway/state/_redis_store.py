@@ -19,7 +19,7 @@ Keys (``S = edge:{gw}:store``)::
                         checkpoint covers them
     S:cursors     hash  cursor name -> position
     S:snaps       hash  key -> JSON snapshot of the newest checkpoint (written incrementally)
-    S:ckpts       hash  checkpoint id -> JSON {journal_seq, created_at, keys}
+    S:ckpts       hash  checkpoint id -> JSON {journal_seq, created_at, keys (how many it wrote)}
     S:parked      hash  key -> JSON snapshot of a passivated device
 
 Only the newest checkpoint's snapshots are kept (``S:snaps`` is updated in place, atomically);
@@ -31,7 +31,7 @@ Only the newest checkpoint's snapshots are kept (``S:snaps`` is updated in place
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -41,12 +41,10 @@ from gateway.state._errors import StateUsageError
 from gateway.state._store import (
     GatewayStore,
     NowMs,
-    SnapshotDiff,
     dump_snapshot,
     entry_size,
     load_snapshot,
     new_epoch,
-    snapshot_digest,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 from gateway.state.redis_connect import (
@@ -247,7 +245,6 @@ class RedisGatewayStore(GatewayStore):
             k("cursors"),
         ]
         self._next_seq = 1
-        self._diff = SnapshotDiff()
         self._commit_script: AsyncScript | None = None
         self._ack_script: AsyncScript | None = None
 
@@ -349,7 +346,9 @@ class RedisGatewayStore(GatewayStore):
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
+    async def write_checkpoint(
+        self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
+    ) -> int:
         self._check_open()
         if journal_seq >= self._next_seq:
             msg = (
@@ -357,34 +356,32 @@ class RedisGatewayStore(GatewayStore):
                 f"(last assigned seq is {self._next_seq - 1})"
             )
             raise StateUsageError(msg)
-        given = dict(snapshots)
+        self._check_delta(changed, removed)
+        encoded = [(key, dump_snapshot(key, snap)) for key, snap in changed.items()]
+        gone = list(removed)
         client = self._redis
         with self._errors():
-            if self._diff.digests is None:
-                current: dict[Any, Any] = await client.hgetall(self._snaps)
-                self._diff.digests = {
-                    _text(k): snapshot_digest(bytes(v)) for k, v in current.items()
-                }
-            changed, removed, digests = self._diff.diff(given, self._diff.digests)
             checkpoint_id = int(await client.hincrby(self._meta, "ckpt_seq", 1))
             listed = sorted(int(i) for i in await client.hkeys(self._ckpts))
             dropped = listed[: max(0, len(listed) + 1 - self.keep_checkpoints)]
             info = json.dumps(
-                {"journal_seq": journal_seq, "created_at": self._now_ms(), "keys": len(given)}
+                {
+                    "journal_seq": journal_seq,
+                    "created_at": self._now_ms(),
+                    "keys": len(encoded) + len(gone),
+                }
             )
-            self._diff.reset()  # unknown until EXEC succeeds
             async with client.pipeline(transaction=True) as pipe:
-                for i in range(0, len(changed), CHUNK):
-                    pipe.hset(self._snaps, mapping=dict(changed[i : i + CHUNK]))
-                for i in range(0, len(removed), CHUNK):
-                    pipe.hdel(self._snaps, *removed[i : i + CHUNK])
+                for i in range(0, len(encoded), CHUNK):
+                    pipe.hset(self._snaps, mapping=dict(encoded[i : i + CHUNK]))
+                for i in range(0, len(gone), CHUNK):
+                    pipe.hdel(self._snaps, *gone[i : i + CHUNK])
                 pipe.hset(self._ckpts, str(checkpoint_id), info)
                 if dropped:
                     pipe.hdel(self._ckpts, *(str(i) for i in dropped))
                 pipe.zremrangebyscore(self._journal, "-inf", journal_seq)
                 pipe.zremrangebyscore(self._outbox_keys[8], "-inf", journal_seq)
                 await pipe.execute()
-            self._diff.committed(given, digests)
         return checkpoint_id
 
     async def load_checkpoint(self) -> Checkpoint | None:
@@ -398,11 +395,13 @@ class RedisGatewayStore(GatewayStore):
             return None
         newest = max(int(i) for i in listed)
         info = json.loads(listed.get(str(newest).encode(), listed.get(str(newest))))
-        blobs = {_text(k): bytes(v) for k, v in raw.items()}
-        self._diff.reset()
-        self._diff.digests = {k: snapshot_digest(v) for k, v in blobs.items()}
-        snapshots = {k: load_snapshot(v) for k, v in blobs.items()}
+        snapshots = {_text(k): load_snapshot(bytes(v)) for k, v in raw.items()}
         return Checkpoint(newest, int(info["journal_seq"]), snapshots, int(info["created_at"]))
+
+    async def load_checkpointed(self, key: str) -> Any | None:
+        with self._errors():
+            data: Any = await self._redis.hget(self._snaps, key)
+        return None if data is None else load_snapshot(data)
 
     # -- parked devices --------------------------------------------------------------------
 

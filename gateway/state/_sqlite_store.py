@@ -8,20 +8,22 @@ counters (``next_seq``, outbox bytes) disagreeing.
 Checkpoints are incremental: ``checkpoint_rows`` holds one row per key per checkpoint that
 changed it (``data`` NULL = the key went away); a checkpoint's state is, per key, the newest row
 at or before it. Pruning keeps each key's newest row at or before the oldest kept checkpoint.
+(``checkpoints.keys`` counts the rows a checkpoint wrote.) Nothing of a checkpoint is kept in
+memory: ``write_checkpoint`` is given only the changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from gateway.state._errors import StateError, StateUsageError
+from gateway.state._errors import StateUsageError
 from gateway.state._sqlite_file import (
     convert_runtime,
     open_database,
@@ -31,12 +33,10 @@ from gateway.state._sqlite_file import (
 from gateway.state._store import (
     GatewayStore,
     NowMs,
-    SnapshotDiff,
     dump_snapshot,
     entry_size,
     load_snapshot,
     new_epoch,
-    snapshot_digest,
 )
 from gateway.state._types import Checkpoint, JournalEntry, OutboxEntry, OutboxStats
 
@@ -119,7 +119,6 @@ class SqliteGatewayStore(GatewayStore):
         self._bytes = 0
         self._max_id = 0
         self._counters = {"dropped_windows": 0, "dropped_alerts": 0}
-        self._diff = SnapshotDiff()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -378,16 +377,9 @@ class SqliteGatewayStore(GatewayStore):
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    async def _current_digests(self, db: aiosqlite.Connection) -> dict[str, bytes]:
-        if self._diff.digests is None:
-            async with db.execute(
-                "SELECT key, data FROM checkpoint_rows ORDER BY key, checkpoint_id"
-            ) as cursor:
-                newest: dict[str, bytes | None] = {key: data async for key, data in cursor}
-            self._diff.digests = {k: snapshot_digest(v) for k, v in newest.items() if v is not None}
-        return self._diff.digests
-
-    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
+    async def write_checkpoint(
+        self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
+    ) -> int:
         self._check_open()
         if journal_seq >= self._next_seq:
             msg = (
@@ -395,37 +387,30 @@ class SqliteGatewayStore(GatewayStore):
                 f"(last assigned seq is {self._next_seq - 1})"
             )
             raise StateUsageError(msg)
+        self._check_delta(changed, removed)
         created_at = self._now_ms()
-        given = dict(snapshots)
+        encoded = [(key, dump_snapshot(key, snap)) for key, snap in changed.items()]
+        gone = list(removed)
 
-        async def body(db: aiosqlite.Connection) -> tuple[int, dict[str, bytes]]:
-            previous = await self._current_digests(db)
-            changed, removed, digests = self._diff.diff(given, previous)
+        async def body(db: aiosqlite.Connection) -> int:
             cursor = await db.execute(
                 "INSERT INTO checkpoints(journal_seq, created_at, keys) VALUES (?, ?, ?)",
-                (journal_seq, created_at, len(given)),
+                (journal_seq, created_at, len(encoded) + len(gone)),
             )
             checkpoint_id = int(cursor.lastrowid or 0)
             rows: list[tuple[str, int, bytes | None]] = [
-                (key, checkpoint_id, data) for key, data in changed
+                (key, checkpoint_id, data) for key, data in encoded
             ]
-            rows.extend((key, checkpoint_id, None) for key in removed)
+            rows.extend((key, checkpoint_id, None) for key in gone)
             if rows:
                 await db.executemany(
                     "INSERT INTO checkpoint_rows(key, checkpoint_id, data) VALUES (?, ?, ?)",
                     rows,
                 )
             await self._prune(db, journal_seq)
-            return checkpoint_id, digests
+            return checkpoint_id
 
-        def after(result: tuple[int, dict[str, bytes]]) -> None:
-            self._diff.committed(given, result[1])
-
-        try:
-            checkpoint_id, _ = await self._transaction(body, after)
-        except StateError:
-            self._diff.reset()  # re-read from the file on the next checkpoint
-            raise
+        checkpoint_id = await self._transaction(body)
         await self._prune_journal(journal_seq)
         return checkpoint_id
 
@@ -493,9 +478,18 @@ class SqliteGatewayStore(GatewayStore):
         # Rows come per key in checkpoint order: the last one wins.
         newest: dict[str, bytes | None] = {key: data for key, data in rows}
         snapshots = {k: load_snapshot(v) for k, v in newest.items() if v is not None}
-        self._diff.reset()
-        self._diff.digests = {k: snapshot_digest(v) for k, v in newest.items() if v is not None}
         return Checkpoint(checkpoint_id, journal_seq, snapshots, created_at)
+
+    async def load_checkpointed(self, key: str) -> Any | None:
+        self._check_open()
+        # Rows of checkpoints being written are not visible (one connection, one transaction
+        # at a time); rows of pruned checkpoints are gone or still the key's base.
+        rows = await self._read(
+            "SELECT data FROM checkpoint_rows WHERE key = ? ORDER BY checkpoint_id DESC LIMIT 1",
+            (key,),
+        )
+        data = rows[0][0] if rows else None
+        return None if data is None else load_snapshot(data)
 
     # -- parked devices --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ One interface, :class:`GatewayStore`, three implementations chosen by ``[state] 
         while running:
             await store.commit_batch(journal, outbox)         # one transaction, durable on return
             ...
-            await store.write_checkpoint(snapshots, journal_seq)
+            await store.write_checkpoint(changed, journal_seq, removed=gone)
 
 Lifecycle: a store is opened by ``async with`` exactly once (not reusable, not re-entrant);
 every method raises :class:`~gateway.state.StateUsageError` outside that block.
@@ -20,11 +20,10 @@ every method raises :class:`~gateway.state.StateUsageError` outside that block.
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gateway.state._errors import StateUsageError
@@ -38,7 +37,6 @@ __all__ = [
     "ROW_OVERHEAD_BYTES",
     "EncodedSnapshot",
     "GatewayStore",
-    "SnapshotDiff",
     "encode_snapshot",
     "new_epoch",
     "open_store",
@@ -66,12 +64,9 @@ def entry_size(entry: OutboxEntry) -> int:
 
 
 class EncodedSnapshot(bytes):
-    """A snapshot already serialised by :func:`encode_snapshot`; stores write it as it is.
-
-    Lets the owner of many snapshots keep them as compact bytes (a device's JSON is several
-    times smaller than its decoded dicts and lists) and still hand the same object to every
-    ``write_checkpoint``, which then skips it as unchanged.
-    """
+    """A snapshot already serialised by :func:`encode_snapshot`; stores write it as it is
+    (a device's JSON is several times smaller than its decoded dicts and lists, so an owner
+    that must hold a snapshot for a while holds it encoded)."""
 
 
 def encode_snapshot(key: str, snapshot: Any) -> EncodedSnapshot:
@@ -93,54 +88,6 @@ def dump_snapshot(key: str, snapshot: Any) -> bytes:
 def load_snapshot(data: bytes) -> Any:
     """Inverse of :func:`dump_snapshot`."""
     return json.loads(data)
-
-
-def snapshot_digest(data: bytes) -> bytes:
-    """A short, collision-resistant fingerprint of a serialised snapshot."""
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-class SnapshotDiff:
-    """What the newest checkpoint holds, so a checkpoint writes only the keys that changed.
-
-    ``digests`` (key -> fingerprint of its stored JSON) is ``None`` until read from storage.
-    ``objects`` remembers the snapshot objects of the last committed checkpoint: a key given
-    the very same object again is unchanged and not even serialised again (the contract of
-    ``write_checkpoint``: snapshots are immutable once handed over).
-    """
-
-    def __init__(self) -> None:
-        self.digests: dict[str, bytes] | None = None
-        self.objects: dict[str, Any] = {}
-
-    def reset(self) -> None:
-        """Forget everything (after a failed write): the next checkpoint re-reads storage."""
-        self.digests = None
-        self.objects = {}
-
-    def diff(
-        self, snapshots: Mapping[str, Any], previous: Mapping[str, bytes]
-    ) -> tuple[list[tuple[str, bytes]], list[str], dict[str, bytes]]:
-        """``(changed (key, JSON) pairs, removed keys, digests after the write)``."""
-        changed: list[tuple[str, bytes]] = []
-        digests: dict[str, bytes] = {}
-        objects = self.objects
-        for key, snap in snapshots.items():
-            if objects.get(key) is snap and key in previous:
-                digests[key] = previous[key]
-                continue
-            data = dump_snapshot(key, snap)
-            digest = snapshot_digest(data)
-            digests[key] = digest
-            if previous.get(key) != digest:
-                changed.append((key, data))
-        removed = [key for key in previous if key not in snapshots]
-        return changed, removed, digests
-
-    def committed(self, snapshots: Mapping[str, Any], digests: dict[str, bytes]) -> None:
-        """Record a checkpoint that is now stored."""
-        self.digests = digests
-        self.objects = dict(snapshots)
 
 
 class GatewayStore(Lifecycle, abc.ABC):
@@ -209,21 +156,38 @@ class GatewayStore(Lifecycle, abc.ABC):
     # -- checkpoints -----------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def write_checkpoint(self, snapshots: Mapping[str, Any], journal_seq: int) -> int:
-        """Write every device's snapshot as one checkpoint covering the journal up to
-        ``journal_seq``; prune checkpoints beyond ``keep_checkpoints`` atomically with it and
-        the journal up to it before returning (possibly in later transactions: replay starts
-        after the newest checkpoint anyway). Returns its id.
+    async def write_checkpoint(
+        self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
+    ) -> int:
+        """Write a checkpoint covering the journal up to ``journal_seq``: the newest
+        checkpoint's snapshots with each key of ``changed`` set to its new snapshot (added
+        when new) and each key of ``removed`` gone (ignored when absent; a key may not be in
+        both). Prune checkpoints beyond ``keep_checkpoints`` atomically with it and the
+        journal up to it before returning (possibly in later transactions: replay starts after
+        the newest checkpoint anyway). Returns its id.
 
-        Incremental: only keys whose JSON changed are written, and a key given the *same
-        object* as in the previous call is taken as unchanged without serialising it again.
-        So treat a snapshot as immutable once handed over: make a new object when a device
-        changes (as ``snapshot()`` methods do), never mutate the old one in place.
+        Incremental by contract: the caller hands over only what changed since its previous
+        call, and the store keeps no copy of the snapshots in memory (read one back with
+        :meth:`load_checkpointed`). All or nothing: when it raises, nothing of this checkpoint
+        is stored, and the changes belong in the next call.
         """
 
     @abc.abstractmethod
     async def load_checkpoint(self) -> Checkpoint | None:
         """The newest complete checkpoint, or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    async def load_checkpointed(self, key: str) -> Any | None:
+        """One key's snapshot in the newest checkpoint, or ``None`` when it holds none: what
+        ``load_checkpoint()`` would give for that key, reading only that key (a failed actor
+        is rebuilt from it)."""
+
+    @staticmethod
+    def _check_delta(changed: Mapping[str, Any], removed: Collection[str]) -> None:
+        both = [key for key in removed if key in changed]
+        if both:
+            msg = f"a checkpoint cannot both change and remove {both[0]!r}"
+            raise StateUsageError(msg)
 
     # -- parked (passivated) devices -------------------------------------------------------
 

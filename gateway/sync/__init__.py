@@ -2,14 +2,30 @@
 to an upstream MQTT broker and a webhook — each sink with its own outbox cursor.
 
 See ``docs/sync.md`` for the keys, the idempotency argument and what the operator sees.
+
+The Redis sink's parts are imported on first use: the client library is ~8 MB of a gateway's
+memory, wasted on one without ``[redis]``.
 """
+
+import importlib as _importlib
+import typing as _typing
 
 from gateway.sync._errors import SinkRefused, SinkUnavailable, SyncError
 from gateway.sync._forward_mqtt import MQTT_FORWARD_CURSOR, MqttForwarder
 from gateway.sync._forward_webhook import WEBHOOK_CURSOR, WebhookForwarder
 from gateway.sync._outbox import Outbox, OutboxEntryLike, OutboxSignal, OutboxStatsLike
-from gateway.sync._redis_sync import REDIS_CURSOR, RedisSync, redis_status_unconfigured
-from gateway.sync._writer import ApplyResult, RedisWriter
+
+if _typing.TYPE_CHECKING:
+    from gateway.sync._redis_sync import REDIS_CURSOR, RedisSync, redis_status_unconfigured
+    from gateway.sync._writer import ApplyResult, RedisWriter
+
+_LAZY = {
+    "REDIS_CURSOR": "gateway.sync._redis_sync",
+    "RedisSync": "gateway.sync._redis_sync",
+    "redis_status_unconfigured": "gateway.sync._redis_sync",
+    "ApplyResult": "gateway.sync._writer",
+    "RedisWriter": "gateway.sync._writer",
+}
 
 __all__ = [
     "MQTT_FORWARD_CURSOR",
@@ -29,3 +45,17 @@ __all__ = [
     "WebhookForwarder",
     "redis_status_unconfigured",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,30 +141,100 @@ def test_a_missing_detector_makes_ticks_count_as_changes() -> None:
     assert list(system.snapshot_dirty()) == ["a"]
 
 
-def test_checkpointed_snapshots_are_encoded_and_rebuild_a_failed_actor() -> None:
-    system = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
-    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(5)])
-    (encoded,) = system.snapshot_dirty().values()
-    assert isinstance(encoded, EncodedSnapshot)
-    assert load_snapshot(encoded) == system.snapshot_all()["a"]
-    _feed(system, [("a", BASE + 5_000, 5.0)])  # handled since the baseline: replayed
-
-    actor = system.actor("a")
+def _poison(system: ActorSystem, device: str) -> None:
+    """Make the device's current actor raise on its next reading (the rebuilt one will not)."""
+    actor = system.actor(device)
     assert actor is not None
 
     def fail(*_: object) -> None:
         raise RuntimeError("boom")
 
     actor.on_reading = fail  # type: ignore[method-assign]
-    system.deliver([Reading("a", "t", 99.0, BASE + 6_000)], BASE + 6_000, Effects())
-    assert system.stats.restarts == 1
-    rebuilt = system.actor("a")
-    assert rebuilt is not None
-    assert rebuilt is not actor
 
+
+def _reference(readings: int) -> dict[str, Any]:
     reference = ActorSystem(_config())
-    _feed(reference, [("a", BASE + i * 1_000, float(i)) for i in range(6)])
-    assert system.snapshot_all() == reference.snapshot_all()
+    _feed(reference, [("a", BASE + i * 1_000, float(i)) for i in range(readings)])
+    return reference.snapshot_all()
+
+
+def test_a_failed_actor_waits_for_its_checkpointed_state_and_is_rebuilt_from_it() -> None:
+    system = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
+    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(5)])
+    (encoded,) = system.snapshot_dirty().values()  # what the store now holds for "a"
+    assert isinstance(encoded, EncodedSnapshot)
+    assert load_snapshot(encoded) == system.snapshot_all()["a"]
+    _feed(system, [("a", BASE + 5_000, 5.0)])  # handled since the checkpoint: replayed
+    actor = system.actor("a")
+    _poison(system, "a")
+
+    system.deliver([Reading("a", "t", 99.0, BASE + 6_000)], BASE + 6_000, Effects())
+    system.deliver([Reading("a", "t", 6.0, BASE + 6_001)], BASE + 6_001, Effects())  # waits
+    assert system.stats.restarts == 1
+    assert system.waiting == [("a", "checkpoint")]
+    with pytest.raises(RuntimeError, match="rebuild"):
+        system.snapshot_dirty()
+    system.rebuild("a", load_snapshot(encoded))
+    assert system.waiting == []
+    assert system.actor("a") is not actor
+    assert system.pending == 1  # the reading that came meanwhile, after the backoff
+    assert system.snapshot_all() == _reference(6)
+
+
+def test_a_revived_actor_waits_for_its_parked_state() -> None:
+    system = ActorSystem(_config(actors={"passivate_after": "1m", "backoff_initial": "1ms"}))
+    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(3)])
+    written = system.passivate_idle(BASE + 70_000)
+    system.revive("a", written["a"], BASE + 70_000)
+    _feed(system, [("a", BASE + 3_000, 3.0)])
+    _poison(system, "a")
+    system.deliver([Reading("a", "t", 99.0, BASE + 4_000)], BASE + 4_000, Effects())
+    assert system.waiting == [("a", "parked")]
+    system.rebuild("a", written["a"])
+    assert system.snapshot_all() == _reference(4)
+
+
+def test_an_actor_without_stored_state_is_rebuilt_at_once() -> None:
+    # new since the start, never checkpointed: rebuilt from nothing plus all it handled
+    system = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
+    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(4)])
+    _poison(system, "a")
+    system.deliver([Reading("a", "t", 99.0, BASE + 9_000)], BASE + 9_000, Effects())
+    assert (system.stats.restarts, system.waiting) == (1, [])
+    assert system.snapshot_all() == _reference(4)
+    # restored from states in no store (a reload's): rebuilt from the copy kept meanwhile
+    second = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
+    second.restore(system.snapshot_all(), checkpointed=False)
+    _feed(second, [("a", BASE + 4_000, 4.0)])
+    _poison(second, "a")
+    second.deliver([Reading("a", "t", 99.0, BASE + 9_000)], BASE + 9_000, Effects())
+    assert (second.stats.restarts, second.waiting) == (1, [])
+    assert second.snapshot_all() == _reference(5)
+
+
+def test_a_busy_actor_keeps_its_state_between_checkpoints_to_bound_a_rebuild() -> None:
+    system = ActorSystem(_config(actors={"backoff_initial": "1ms", "mailbox_size": 3}))
+    _feed(system, [("a", BASE, 0.0)])
+    system.snapshot_dirty()
+    _feed(system, [("a", BASE + i * 1_000, float(i)) for i in range(1, 6)])  # > mailbox_size
+    _poison(system, "a")
+    system.deliver([Reading("a", "t", 99.0, BASE + 9_000)], BASE + 9_000, Effects())
+    assert (system.stats.restarts, system.waiting) == (1, [])  # not from the checkpoint
+    assert system.snapshot_all() == _reference(6)
+
+
+def test_a_failed_actor_whose_stored_state_is_gone_is_parked() -> None:
+    system = ActorSystem(_config(actors={"backoff_initial": "1ms"}))
+    _feed(system, [("a", BASE, 1.0), ("b", BASE, 1.0)])
+    system.snapshot_dirty()
+    _poison(system, "a")
+    out = _feed(system, [("a", BASE + 1_000, 2.0)])
+    system.rebuild("a", None)
+    assert system.parked == ["a"]
+    _feed(system, [("a", BASE + 2_000, 2.0)])
+    assert system.stats.parked_dropped == 1
+    out = _feed(system, [("b", BASE + 20_000, 2.0)])  # other devices carry on
+    assert [r.key for _, r in out.windows] == ["b"]
 
 
 def test_restored_actors_are_encoded_at_the_next_checkpoint() -> None:

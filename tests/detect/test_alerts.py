@@ -142,6 +142,33 @@ def test_snapshot_restore_keeps_the_lifecycle() -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@given(pattern=st.text(alphabet=".X", max_size=40), split=st.integers(0, 40))
+def test_snapshot_restore_anywhere_changes_nothing(pattern: str, split: int) -> None:
+    whole = tracker(resolve_after=2, cooldown="2m")
+    expected = run(whole, pattern)
+    first = tracker(resolve_after=2, cooldown="2m")
+    got = run(first, pattern[:split])
+    second = tracker(resolve_after=2, cooldown="2m")
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    got += run(second, pattern[split:], start=min(split, len(pattern)))
+    assert got == expected
+    assert second.snapshot() == whole.snapshot()
+
+
+def test_a_detector_at_rest_keeps_no_state() -> None:
+    tr = tracker()
+    run(tr, "......")
+    assert tr.snapshot() == {}  # nothing to remember until a first anomalous finding
+    # A snapshot listing a detector at rest (as every one was listed before) reads the same.
+    at_rest = {"active": None, "normal_run": 0, "anomalous": False, "resolved_at": None,
+               "onsets": [], "suppressed": 0}
+    older = tracker()
+    older.restore({"threshold": at_rest})
+    assert older.snapshot() == {}
+    assert run(older, "..X.", start=6) == run(tracker(), "..X.", start=6)
+
+
+@settings(max_examples=60, deadline=None)
 @given(
     pattern=st.text(alphabet=".X", max_size=60),
     resolve_after=st.integers(1, 4),

@@ -106,6 +106,38 @@ async def test_a_crashing_detector_is_contained_to_its_device(
     assert gateway.actors.stats.failed_readings == 3
 
 
+async def test_a_failed_actor_is_rebuilt_from_its_checkpoint_in_the_store(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The gateway keeps no copy of a device's checkpointed state: a failed actor is rebuilt
+    from the store's checkpoint plus the readings it handled since (the failing one excluded).
+    A rebuild from anything else (nothing, or the state at the failure) changes the window.
+    """
+    base = _base()
+    data = gateway_config(mosquitto.port, tmp_path / "s.db", sensors=[_sensor()],
+                          state={"checkpoint_interval": "100ms"},
+                          actors={"backoff_initial": "1ms"})
+    async with running_gateway(config_from_dict(data), detector_factory=_poisoned) as gateway:
+        with collector(mosquitto.host, mosquitto.port, "edge-gateway/gw-test/windows/#") as out:
+            with publisher(mosquitto.host, mosquitto.port) as pub:
+                for i in range(5):
+                    pub.send("site/dev/temperature", {"temp": float(i), "ts": base + 500 * i})
+                await out.until(lambda _: gateway.counters.readings_in == 5, what="5 readings")
+                taken = gateway.counters.checkpoints
+                # the second checkpoint from now was taken after the five readings
+                await out.until(lambda _: gateway.counters.checkpoints >= taken + 2,
+                                what="a checkpoint with them")
+                for i in range(5, 10):  # the reading at i = 6 fails its actor
+                    value = POISON if i == 6 else float(i)
+                    pub.send("site/dev/temperature", {"temp": value, "ts": base + 500 * i})
+                pub.send("site/dev/temperature", {"temp": 0.0, "ts": base + SIZE + 2_000})
+            await out.until(lambda c: len(c.json("/windows/dev/")) >= 1, what="the window")
+    (window,) = out.json("/windows/dev/")
+    assert (window["count"], window["sum"]) == (9, 45.0 - 6.0)
+    assert (gateway.actors.stats.restarts, gateway.actors.stats.failed_readings) == (1, 1)
+    assert gateway.actors.parked == []
+
+
 async def test_an_acknowledgement_is_republished_and_kept_across_a_restart(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:

@@ -47,9 +47,9 @@ async def test_ten_thousand_devices_load_whole_and_write_incrementally(tmp_path:
         await store.commit_batch([JournalEntry(0, "d", "s", 1.0, 1, 1)], [])
         await store.write_checkpoint(snaps, journal_seq=1)
         rows_full = _count(path, "SELECT COUNT(*) FROM checkpoint_rows")
-        for i in range(100):
-            snaps[f"device-{i:05d}"] = {**_snapshot(i), "watermark": 0}
-        await store.write_checkpoint(snaps, journal_seq=1)
+        changed = {f"device-{i:05d}": {**_snapshot(i), "watermark": 0} for i in range(100)}
+        snaps.update(changed)
+        await store.write_checkpoint(changed, journal_seq=1)
         rows_after = _count(path, "SELECT COUNT(*) FROM checkpoint_rows")
     assert rows_full == DEVICES
     assert rows_after == DEVICES + 100  # only the changed keys were written
@@ -110,25 +110,22 @@ async def test_cancelled_commit_keeps_file_and_memory_in_step(tmp_path: Path) ->
         assert len(seqs) in (1, 20_001)
 
 
-async def test_checkpoint_skips_unchanged_snapshots(tmp_path: Path) -> None:
+async def test_a_checkpoint_writes_a_row_per_change_and_nothing_else(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     rows = "SELECT COUNT(*) FROM checkpoint_rows"
     async with SqliteGatewayStore(path, keep_checkpoints=10, now_ms=lambda: 1) as store:
         await store.commit_batch([JournalEntry(0, "d", "s", 1.0, 1, 1)], [])
-        snaps: dict[str, object] = {"a": {"v": 1}, "b": {"v": 2}}
-        await store.write_checkpoint(snaps, 1)
+        await store.write_checkpoint({"a": {"v": 1}, "b": {"v": 2}}, 1)
         assert _count(path, rows) == 2
-        await store.write_checkpoint(snaps, 1)  # the same objects: nothing to write
+        await store.write_checkpoint({}, 1)  # nothing changed: nothing to write
         assert _count(path, rows) == 2
-        snaps = {"a": {"v": 1}, "b": {"v": 2}}  # equal new objects: compared, not written
-        await store.write_checkpoint(snaps, 1)
-        assert _count(path, rows) == 2
-        snaps = {**snaps, "b": {"v": 3}}  # one changed object: one row
-        await store.write_checkpoint(snaps, 1)
+        await store.write_checkpoint({"b": {"v": 3}}, 1)  # one changed key: one row
         assert _count(path, rows) == 3
+        await store.write_checkpoint({}, 1, removed=["a"])  # a removal: one row (NULL)
+        assert _count(path, rows) == 4
         loaded = await store.load_checkpoint()
         assert loaded is not None
-        assert loaded.snapshots == {"a": {"v": 1}, "b": {"v": 3}}
+        assert loaded.snapshots == {"b": {"v": 3}}
 
 
 async def test_a_new_state_file_gets_a_new_epoch(tmp_path: Path) -> None:

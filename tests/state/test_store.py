@@ -83,18 +83,42 @@ async def test_incremental_checkpoints_keep_removals_and_older_keys(
 ) -> None:
     async with make_store(keep_checkpoints=2) as store:
         await store.commit_batch([reading("d", 1.0)] * 10, [])
-        states = [
-            {"a": 1, "b": 1, "c": 1},
-            {"a": 2, "b": 1, "c": 1},
-            {"a": 2, "c": 2},  # b removed
-            {"a": 3, "c": 2, "b": 5},  # b back
-            {"c": 2},
+        # (changed, removed) per checkpoint -> every key's state after it
+        steps: list[tuple[dict[str, int], list[str], dict[str, int]]] = [
+            ({"a": 1, "b": 1, "c": 1}, [], {"a": 1, "b": 1, "c": 1}),
+            ({"a": 2}, [], {"a": 2, "b": 1, "c": 1}),
+            ({"c": 2}, ["b"], {"a": 2, "c": 2}),  # b removed
+            ({"a": 3, "b": 5}, [], {"a": 3, "c": 2, "b": 5}),  # b back
+            ({}, ["a", "b", "never-there"], {"c": 2}),
+            ({}, [], {"c": 2}),  # nothing changed: still a checkpoint, at a later position
         ]
-        for i, snaps in enumerate(states, start=1):
-            await store.write_checkpoint(snaps, journal_seq=i)
+        for i, (changed, removed, state) in enumerate(steps, start=1):
+            await store.write_checkpoint(changed, journal_seq=i, removed=removed)
             loaded = await store.load_checkpoint()
             assert loaded is not None
-            assert loaded.snapshots == snaps, i
+            assert (loaded.snapshots, loaded.journal_seq) == (state, i), i
+            for key in ("a", "b", "c", "never-there"):
+                assert await store.load_checkpointed(key) == state.get(key), (i, key)
+
+
+async def test_one_checkpointed_key_is_read_back_alone(
+    make_store: StoreFactory, store_kind: str
+) -> None:
+    async with make_store(keep_checkpoints=1) as store:
+        assert await store.load_checkpointed("d1") is None
+        await store.commit_batch([reading("d", 1.0)] * 4, [])
+        await store.write_checkpoint({"d1": {"n": 1}, "d2": {"n": 1}}, journal_seq=1)
+        await store.write_checkpoint({"d2": {"n": 2}}, journal_seq=2)
+        await store.write_checkpoint({"d3": {"n": 3}}, journal_seq=3)  # prunes the first two
+        assert await store.load_checkpointed("d1") == {"n": 1}  # its base, kept by the prune
+        assert await store.load_checkpointed("d2") == {"n": 2}
+        await store.put_snapshot("d4", {"parked": True})  # parked is not checkpointed
+        assert await store.load_checkpointed("d4") is None
+    if store_kind == "memory":
+        return
+    async with make_store(keep_checkpoints=1) as store:  # no load_checkpoint first
+        assert await store.load_checkpointed("d1") == {"n": 1}
+        assert await store.load_checkpointed("d3") == {"n": 3}
 
 
 async def test_incremental_checkpoint_after_reopen(
@@ -105,16 +129,29 @@ async def test_incremental_checkpoint_after_reopen(
         await store.commit_batch([reading("d", 1.0)] * 3, [])
         await store.write_checkpoint({"a": 1, "b": 2}, journal_seq=1)
     async with make_store(keep_checkpoints=1) as store:
-        # no load_checkpoint first: the store must still know "b" existed to drop it
-        await store.write_checkpoint({"a": 1}, journal_seq=2)
+        # no load_checkpoint first: the store applies the change to what is stored
+        await store.write_checkpoint({"c": 3}, journal_seq=2, removed=["b"])
         loaded = await store.load_checkpoint()
         assert loaded is not None
-        assert loaded.snapshots == {"a": 1}
+        assert loaded.snapshots == {"a": 1, "c": 3}
     async with make_store(keep_checkpoints=1) as store:
         loaded = await store.load_checkpoint()
         assert loaded is not None
-        assert loaded.snapshots == {"a": 1}
+        assert loaded.snapshots == {"a": 1, "c": 3}
         assert loaded.journal_seq == 2
+
+
+async def test_a_refused_checkpoint_stores_nothing(store: GatewayStore) -> None:
+    await store.commit_batch([reading("d", 1.0)] * 3, [])
+    await store.write_checkpoint({"a": 1, "b": 1}, journal_seq=1)
+    with pytest.raises(StateUsageError, match=r"both change and remove 'b'"):
+        await store.write_checkpoint({"a": 2, "b": 2}, journal_seq=2, removed=["b"])
+    with pytest.raises(StateUsageError, match=r"'c'.*JSON"):
+        await store.write_checkpoint({"a": 2, "c": {1, 2}}, journal_seq=2, removed=["b"])
+    loaded = await store.load_checkpoint()
+    assert loaded is not None
+    assert (loaded.snapshots, loaded.journal_seq) == ({"a": 1, "b": 1}, 1)
+    assert [e.seq for e in await journal(store)] == [2, 3]
 
 
 async def test_checkpoint_rejects_unknown_position_and_bad_values(store: GatewayStore) -> None:
