@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -47,7 +47,7 @@ def load_json(payload: bytes, limits: DecodeLimits) -> object:
     checked by an explicit-stack walk, skipped when byte counts already prove them small.
     """
     check_size(payload, limits)
-    if not payload.strip():
+    if not payload or payload.isspace():
         raise DecodeError("empty payload, expected JSON")
     try:
         document = orjson.loads(payload)
@@ -185,6 +185,12 @@ class FieldPath:
 
     text: str
     steps: tuple[str | int, ...]
+    where: str = field(init=False, repr=False, compare=False)
+    """``field 'data.temps[0]'``: how a reason names the field, made once rather than per
+    payload."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "where", f"field {self.text!r}")
 
     @classmethod
     def parse(cls, text: str) -> FieldPath:
