@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -47,7 +47,7 @@ def load_json(payload: bytes, limits: DecodeLimits) -> object:
     checked by an explicit-stack walk, skipped when byte counts already prove them small.
     """
     check_size(payload, limits)
-    if not payload.strip():
+    if not payload or payload.isspace():
         raise DecodeError("empty payload, expected JSON")
     try:
         document = orjson.loads(payload)
@@ -185,6 +185,17 @@ class FieldPath:
 
     text: str
     steps: tuple[str | int, ...]
+    where: str = field(init=False, repr=False, compare=False)
+    """``field 'data.temps[0]'``: how a reason names the field, made once rather than per
+    payload."""
+    key: str | None = field(init=False, repr=False, compare=False)
+    """The key of a path of one key (``temp``, the usual case), which :meth:`get` looks up
+    directly; ``None`` for longer paths."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "where", f"field {self.text!r}")
+        only = self.steps[0] if len(self.steps) == 1 else None
+        object.__setattr__(self, "key", only if isinstance(only, str) else None)
 
     @classmethod
     def parse(cls, text: str) -> FieldPath:
@@ -229,6 +240,10 @@ class FieldPath:
 
     def get(self, document: object, *, default: object = _MISSING) -> object:
         """The value at this path; ``DecodeError`` when absent (unless ``default`` is given)."""
+        if self.key is not None and type(document) is dict:
+            value = document.get(self.key, _MISSING)
+            if value is not _MISSING:
+                return value  # else the general path below says what is wrong
         node = document
         for number, step in enumerate(self.steps):
             if isinstance(step, int):

@@ -34,8 +34,8 @@ def read_fields(
     historical: bool = False,
 ) -> Reading:
     """One reading from ``document``: the value at ``value``, the time at ``timestamp``."""
-    number = finite_float(value.get(document), f"field {value.text!r}")
+    number = finite_float(value.get(document), value.where)
     ts = None
     if timestamp is not None:
-        ts = timestamp_ms(timestamp.get(document), f"field {timestamp.text!r}")
+        ts = timestamp_ms(timestamp.get(document), timestamp.where)
     return Reading(device, sensor, number, ts, historical)

@@ -62,8 +62,8 @@ class ShellyDecoder:
         if isinstance(first, str) and first not in root:
             return []  # a notification about other components
         number = self._value.get(root)
-        value = finite_float(number, f"field {self._value.text!r}")
+        value = finite_float(number, self._value.where)
         ts = None
         if self._timestamp is not None and with_time:
-            ts = timestamp_ms(self._timestamp.get(root), f"field {self._timestamp.text!r}")
+            ts = timestamp_ms(self._timestamp.get(root), self._timestamp.where)
         return [Reading(device, sensor, value, ts)]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.detect.config import Severity
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One detector's verdict on one input (a reading, a window, or a timer tick).
+
+    A named tuple (immutable): every detector makes one per reading, and a frozen
+    dataclass's ``__init__`` (an ``object.__setattr__`` per field) costs three times as much.
 
     Attributes:
         detector: the detector's effective name (unique per sensor).

@@ -93,6 +93,11 @@ class Intake:
         """
         self.limits = config.limits
         self.live = live
+        # The limits every reading is checked against, as plain attributes (read per reading).
+        self._max_skew = config.limits.max_clock_skew
+        self._max_age = config.limits.max_age
+        self._rate = config.limits.max_rate_per_device
+        self._burst = max(self._rate, 10.0)
         decode_limits = DecodeLimits(
             max_payload_bytes=config.limits.max_payload_bytes,
             max_json_depth=config.limits.max_json_depth,
@@ -169,27 +174,29 @@ class Intake:
     def _check(self, reading: Reading, now: int) -> tuple[str, str] | None:
         if not math.isfinite(reading.value):
             return "decode", f"value {reading.value!r} is not a finite number"
+        if not self.live:
+            return None
         ts = reading.timestamp
-        if self.live and ts is not None:
-            if ts > now + self.limits.max_clock_skew:
+        if ts is not None:
+            if ts > now + self._max_skew:
                 return "future", (
                     f"timestamp {ts} is {format_duration(ts - now)} in the future "
-                    f"(over max_clock_skew {format_duration(self.limits.max_clock_skew)})"
+                    f"(over max_clock_skew {format_duration(self._max_skew)})"
                 )
-            if ts < now - self.limits.max_age:
+            if ts < now - self._max_age:
                 return "too_old", (
                     f"timestamp {ts} is {format_duration(now - ts)} old "
-                    f"(over max_age {format_duration(self.limits.max_age)})"
+                    f"(over max_age {format_duration(self._max_age)})"
                 )
-        if self.live and not self._take_token(reading.device, now):
+        if not self._take_token(reading.device, now):
             return "rate_limited", (
-                f"device sends over max_rate_per_device {self.limits.max_rate_per_device:g}/s"
+                f"device sends over max_rate_per_device {self._rate:g}/s"
             )
         return None
 
     def _take_token(self, device: str, now: int) -> bool:
-        rate = self.limits.max_rate_per_device
-        burst = max(rate, 10.0)
+        rate = self._rate
+        burst = self._burst
         bucket = self._buckets.get(device)
         if bucket is None:
             if len(self._buckets) >= self.limits.max_devices * 2:

@@ -56,6 +56,8 @@ def parse_timestamp(raw: object) -> int:
         raw: an epoch number (seconds, ms, us or ns, by magnitude), a string holding one,
             or an ISO 8601 string (no offset means UTC).
     """
+    if type(raw) is int or type(raw) is float:  # the usual case, first (a bool is neither)
+        return _from_number(raw)
     if isinstance(raw, bool) or raw is None:
         msg = f"timestamp: expected epoch time or ISO 8601, got {_kind(raw)}"
         raise DecodeError(msg)

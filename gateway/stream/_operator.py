@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._aggregators import Aggregator, field_error, field_getter
 from ._late import Drop, LateStrategy, RecomputeWindows, SideOutput
@@ -73,9 +73,11 @@ class LateEvent:
     watermark: int
 
 
-@dataclass(frozen=True, slots=True)
-class WindowOutput:
+class WindowOutput(NamedTuple):
     """What one ``push``/``advance``/``finish`` call released.
+
+    A named tuple (immutable): one is made per ``push``, and a frozen dataclass's
+    ``__init__`` (an ``object.__setattr__`` per field) costs three times as much.
 
     Attributes:
         results: windows fired or re-fired by the call, ordered by ``(end, start)``.
@@ -281,6 +283,10 @@ class WindowOperator:
         self._names = names
         self._aggs = aggs
         self._getters = tuple(field_getter(agg.field) for agg in aggs)
+        # push's fast path: the aggregators' bound ``add``s, and whether each takes the item
+        # as it is (``field=None``, the gateway's case) so that no getter is looked up.
+        self._adds = tuple(agg.add for agg in aggs)
+        self._whole_items = all(get is None for get in self._getters)
         self._session_gap = window.gap if isinstance(window, SessionWindow) else None
         self._assign = window.assign if isinstance(window, WindowAssigner) else None
         self._tumbling = window if type(window) is TumblingWindow else None
@@ -510,14 +516,18 @@ class WindowOperator:
             # Tumbling, same open window as the key's previous event: add directly.
             win.count += 1
             accs = win.accs
-            for i, agg in enumerate(self._aggs):
-                get = self._getters[i]
-                try:
-                    value = item if get is None else get(item)
-                except (KeyError, IndexError, TypeError):
-                    self._extract(item)  # raises the error naming the field
-                    raise
-                accs[i] = agg.add(accs[i], value, timestamp)
+            if self._whole_items:
+                for i, add in enumerate(self._adds):
+                    accs[i] = add(accs[i], item, timestamp)
+            else:
+                for i, add in enumerate(self._adds):
+                    get = self._getters[i]
+                    try:
+                        value = item if get is None else get(item)
+                    except (KeyError, IndexError, TypeError):
+                        self._extract(item)  # raises the error naming the field
+                        raise
+                    accs[i] = add(accs[i], value, timestamp)
             accepted, late = True, False
         elif self._session_gap is not None:
             values = self._extract(item)
@@ -540,7 +550,10 @@ class WindowOperator:
             if self._interval is None:
                 wm = timestamp - self._delay
                 if wm > st.wm:
-                    self._advance_watermark(st, key, wm, results)
+                    if wm >= st.min_open or wm >= st.min_purge:
+                        self._advance_watermark(st, key, wm, results)
+                    else:  # nothing fires or is purged: what _advance_watermark would do
+                        st.wm = wm
 
     def _window_event(
         self,
