@@ -289,7 +289,7 @@ class FieldPath:
         for step in steps:
             if isinstance(step, int):
                 out += f"[{step}]"
-            elif re.fullmatch(r"[^.\[\]]+", step):
+            elif re.fullmatch(r"[^.\[\]\s]+", step):  # whitespace quoted: " " alone would not parse
                 out += ("." if out else "") + step
             else:
                 out += '["' + step.replace("\\", "\\\\").replace('"', '\\"') + '"]'
