@@ -118,6 +118,20 @@ _MESSAGES_PER_READ = 256  # messages taken per wake-up of the reader before the 
 _WRITE_CHUNK = 65_536  # QoS 0 publishes sent with one send() up to this many bytes
 
 
+def _variable_byte_int(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:
+    """The MQTT variable-byte integer at ``buf[pos:end]`` and the position after it; ``None``
+    when it is cut at ``end`` or longer than the 4 bytes MQTT allows."""
+    value = shift = 0
+    while pos < end and shift < 28:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+    return None
+
+
 class _FastClient(paho.Client):
     """paho's client with a buffered socket read and a lean PUBLISH path.
 
@@ -224,16 +238,10 @@ class _FastClient(paho.Client):
             command = buf[pos]
             if command & 0xF0 != 0x30 or command & 0x06 > 0x02:
                 break  # not a QoS 0/1 PUBLISH
-            start, length, shift = pos + 1, 0, 0
-            while start < size and shift < 28:  # the remaining length (variable-byte)
-                byte = buf[start]
-                start += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-            else:
+            remaining = _variable_byte_int(buf, pos + 1, size)
+            if remaining is None:
                 break  # the length itself is cut (or malformed: paho reports it)
+            length, start = remaining
             end = start + length
             if end > size:
                 break  # the body is cut: paho's path reads the rest
@@ -278,15 +286,11 @@ class _FastClient(paho.Client):
         if qos:
             mid = int.from_bytes(packet[end : end + 2], "big")
             end += 2
-        if self._protocol == MQTTProtocolVersion.MQTTv5:
-            length = shift = 0
-            while True:  # the properties' variable-byte length; the properties are skipped
-                byte = packet[end]
-                end += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
+        if self._protocol == MQTTProtocolVersion.MQTTv5:  # the properties are skipped
+            properties = _variable_byte_int(packet, end, len(packet))
+            if properties is None:
+                return None  # malformed: paho's path reports it
+            length, end = properties
             end += length
         payload = packet[end:]
         if not isinstance(payload, bytes):

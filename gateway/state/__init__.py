@@ -8,9 +8,9 @@ The Redis parts (:class:`RedisBackend`, the connection factory) are imported on 
 client library is ~8 MB of a gateway's memory, wasted on one that uses no Redis.
 """
 
-import importlib as _importlib
 import typing as _typing
 
+from gateway._lazy import lazy_attributes as _lazy_attributes
 from gateway.state._backend import CheckpointInfo, StateBackend, open_backend
 from gateway.state._errors import (
     StateAuthError,
@@ -83,15 +83,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())

@@ -7,9 +7,9 @@ The Redis sink's parts are imported on first use: the client library is ~8 MB of
 memory, wasted on one without ``[redis]``.
 """
 
-import importlib as _importlib
 import typing as _typing
 
+from gateway._lazy import lazy_attributes as _lazy_attributes
 from gateway.sync._errors import SinkRefused, SinkUnavailable, SyncError
 from gateway.sync._forward_mqtt import MQTT_FORWARD_CURSOR, MqttForwarder
 from gateway.sync._forward_webhook import WEBHOOK_CURSOR, WebhookForwarder
@@ -47,15 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())
