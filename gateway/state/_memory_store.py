@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.state._errors import StateUsageError
 from gateway.state._store import (
     GatewayStore,
     NowMs,
@@ -137,14 +136,7 @@ class MemoryGatewayStore(GatewayStore):
     async def write_checkpoint(
         self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
     ) -> int:
-        self._check_open()
-        if journal_seq >= self._next_seq:
-            msg = (
-                f"checkpoint journal_seq {journal_seq} is beyond the journal "
-                f"(last assigned seq is {self._next_seq - 1})"
-            )
-            raise StateUsageError(msg)
-        self._check_delta(changed, removed)
+        self._check_checkpoint(changed, journal_seq, removed)
         encoded = {key: dump_snapshot(key, snap) for key, snap in changed.items()}
         self._snapshots.update(encoded)
         for key in removed:

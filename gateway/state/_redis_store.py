@@ -37,7 +37,6 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from gateway.config import RedisConfig
-from gateway.state._errors import StateUsageError
 from gateway.state._store import (
     GatewayStore,
     NowMs,
@@ -349,14 +348,7 @@ class RedisGatewayStore(GatewayStore):
     async def write_checkpoint(
         self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
     ) -> int:
-        self._check_open()
-        if journal_seq >= self._next_seq:
-            msg = (
-                f"checkpoint journal_seq {journal_seq} is beyond the journal "
-                f"(last assigned seq is {self._next_seq - 1})"
-            )
-            raise StateUsageError(msg)
-        self._check_delta(changed, removed)
+        self._check_checkpoint(changed, journal_seq, removed)
         encoded = [(key, dump_snapshot(key, snap)) for key, snap in changed.items()]
         gone = list(removed)
         client = self._redis

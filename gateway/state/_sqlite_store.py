@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from gateway.state._errors import StateUsageError
 from gateway.state._sqlite_file import (
     convert_runtime,
     open_database,
@@ -380,14 +379,7 @@ class SqliteGatewayStore(GatewayStore):
     async def write_checkpoint(
         self, changed: Mapping[str, Any], journal_seq: int, *, removed: Collection[str] = ()
     ) -> int:
-        self._check_open()
-        if journal_seq >= self._next_seq:
-            msg = (
-                f"checkpoint journal_seq {journal_seq} is beyond the journal "
-                f"(last assigned seq is {self._next_seq - 1})"
-            )
-            raise StateUsageError(msg)
-        self._check_delta(changed, removed)
+        self._check_checkpoint(changed, journal_seq, removed)
         created_at = self._now_ms()
         encoded = [(key, dump_snapshot(key, snap)) for key, snap in changed.items()]
         gone = list(removed)

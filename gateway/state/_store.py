@@ -182,8 +182,17 @@ class GatewayStore(Lifecycle, abc.ABC):
         ``load_checkpoint()`` would give for that key, reading only that key (a failed actor
         is rebuilt from it)."""
 
-    @staticmethod
-    def _check_delta(changed: Mapping[str, Any], removed: Collection[str]) -> None:
+    def _check_checkpoint(
+        self, changed: Mapping[str, Any], journal_seq: int, removed: Collection[str]
+    ) -> None:
+        """Refuse a checkpoint beyond the journal, or one that changes and removes a key."""
+        self._check_open()
+        if journal_seq >= self.next_seq:
+            msg = (
+                f"checkpoint journal_seq {journal_seq} is beyond the journal "
+                f"(last assigned seq is {self.next_seq - 1})"
+            )
+            raise StateUsageError(msg)
         both = [key for key in removed if key in changed]
         if both:
             msg = f"a checkpoint cannot both change and remove {both[0]!r}"
