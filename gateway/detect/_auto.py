@@ -31,19 +31,28 @@ Design (details and NAB figures in ``docs/detection.md``):
    ``score = -log10(P(Z > z)) / 10``, capped at 1 (1.0 = a one-in-10^10 event). One threshold
    suits every signal: noisy signals raise their own bar. A component counts only while it is
    above its own recent peak (decaying), so a surprise that keeps recurring stops counting.
-3. **One detection per region**: once the score reaches ``threshold``, later scores are capped
+3. **Novelty of coarse transitions** (after CAD OSE's idea of contexts): the value becomes one
+   of 8 symbols, six equal levels of a span learnt once (the range of the first ``probation``
+   readings, widened by its width each side) or below or above it, and the transitions from
+   the previous one and two symbols are looked up in a 72-byte bitmap of those seen in the
+   current and the previous epoch (10,000 readings). ``novelty`` is the share of the two that
+   are new, and ``score = (statistical score + 0.8 * novelty) / 1.8``: a surprise in familiar
+   territory counts for less, one that takes the signal somewhere new (or through its usual
+   levels in a new order) for more. Transitions are learnt for one more ``probation`` before
+   they count; until then the statistical score stands alone.
+4. **One detection per region**: once the score reaches ``threshold``, later scores are capped
    just below it until ``suppress`` readings pass without any score at or above it (but never
    for more than ``max_hold * suppress`` readings after the detection, so a noisy stretch
    cannot hide the next anomaly), so a long anomaly yields one detection rather than hundreds.
    ``last`` (the score before this cap) is what alerts use, so an alert stays raised while
    the condition lasts.
-4. **Probation**: the first ``probation`` readings only learn (score 0).
+5. **Probation**: the first ``probation`` readings only learn (score 0).
 
-Everything is O(1) per reading (fixed numbers of slots and components) and the state is a
-fixed-size JSON-serialisable dict (210 numbers: about 2.1 KB in memory by tracemalloc, a
-2.6-3.8 KB JSON snapshot; about 6 us per reading in CPython 3.11). A snapshot of an earlier
-layout (without the current ``v``) restores as a fresh state: the scorer learns again through
-``probation``.
+Everything is O(1) per reading (fixed numbers of slots, components and transitions) and the
+state is a fixed-size JSON-serialisable dict (221 numbers and two 72-byte bitmaps: about
+2.5 KB in memory by tracemalloc, a 4.1 KB JSON snapshot; about 4.6 us per reading in CPython
+3.11). A snapshot of layout 3 keeps its statistics and learns the novelty afresh; an earlier
+layout restores as a fresh state: the scorer learns again through ``probation``.
 """
 
 from __future__ import annotations
@@ -56,8 +65,13 @@ from typing import Any
 _SQRT2 = math.sqrt(2.0)
 _N_COMPONENTS = 3
 _TINY = 1e-9
-_VERSION = 3
+_VERSION = 4
 _SLOTS = 48  # PARAMS["slots"]: the state's layout depends on it
+_LEVELS = 6  # levels of the learnt span in the novelty component's symbols
+_SYMBOLS = _LEVELS + 2  # and one symbol each for below and above the span
+_PAIRS = _SYMBOLS * _SYMBOLS  # bits of the first-order transitions; second-order ones follow
+_NOVELTY_BYTES = (_PAIRS + _PAIRS * _SYMBOLS) // 8  # 576 bits: 72 bytes per generation
+_EPOCH = 10_000  # readings: a transition unseen for one to two epochs is new again
 # Offsets of the per-slot and per-component statistics in the scorer's one array of doubles.
 _SN, _SM, _SV, _SS = 0, _SLOTS, 2 * _SLOTS, 3 * _SLOTS
 _AVG = 4 * _SLOTS
@@ -74,7 +88,8 @@ _ARRAYS = {  # snapshot field -> (offset, length) in the array
     "peak": (_PK, _N_COMPONENTS),
 }
 """Layout of :meth:`AutoScorer.snapshot` (1: five components and a histogram; 2: ``step`` was
-the EW mean absolute step, now its tracked median)."""
+the EW mean absolute step, now its tracked median; 3: without the novelty term, restores with
+its statistics kept and learns the novelty's span and transitions over two ``probation``s)."""
 
 PARAMS: dict[str, float] = {
     "slow_alpha": 0.002,  # slow EW mean/variance of the value and of its steps (~500 readings)
@@ -93,6 +108,8 @@ PARAMS: dict[str, float] = {
     "bar_season": 1.0,  # the same for *season*
     "scale": 10.0,  # score = -log10(tail probability) / scale
     "max_hold": 2.0,  # the capping lasts at most this many times ``suppress`` readings
+    "novelty_pad": 1.0,  # the learnt span is the probation range widened by this many widths
+    "novelty_weight": 0.8,  # score = (statistical score + weight * novelty) / (1 + weight)
 }
 """The internal constants, tuned once on the NAB dev split (``bench/nab.py``)."""
 
@@ -112,8 +129,9 @@ class AutoScorer:
     """
 
     __slots__ = (
-        "_a", "det_at", "det_first", "last", "n", "prev", "probation", "slot", "slow",
-        "slow_var", "step", "suppress", "threshold",
+        "_a", "det_at", "det_first", "hi", "last", "lo", "n", "nov_base", "nov_count",
+        "nov_from", "nov_h1", "nov_h2", "nov_level", "nov_old", "nov_seen", "prev",
+        "probation", "slot", "slow", "slow_var", "step", "suppress", "threshold",
     )
 
     _FIELDS = (
@@ -133,8 +151,18 @@ class AutoScorer:
         "det_at",
         "det_first",
         "last",
+        "nov_from",
+        "lo",
+        "hi",
+        "nov_h1",
+        "nov_h2",
+        "nov_count",
+        "nov_seen",
+        "nov_old",
     )
-    _INTS = frozenset({"n", "det_at", "det_first"})
+    _INTS = frozenset({"n", "det_at", "det_first", "nov_from", "nov_h1", "nov_h2", "nov_count"})
+    _BITS = frozenset({"nov_seen", "nov_old"})
+    _NOVELTY = frozenset({"nov_from", "lo", "hi", "nov_h1", "nov_h2", "nov_count"}) | _BITS
 
     def __init__(self, threshold: float, probation: int, suppress: int) -> None:
         self.threshold = threshold
@@ -156,6 +184,17 @@ class AutoScorer:
         self.det_at = -(10**12)
         self.det_first = -(10**12)
         self.last = 0.0  # the latest score before suppression (what ``anomalous`` is judged on)
+        self._reset_novelty(0)
+
+    def _reset_novelty(self, start: int) -> None:
+        """Learn the novelty's span over the ``probation`` readings after reading ``start``."""
+        self.nov_from = start
+        self.lo = self.hi = 0.0
+        self.nov_base = self.nov_level = 0.0  # from lo and hi once learnt (not in snapshots)
+        self.nov_h1 = self.nov_h2 = -1  # the previous two symbols (-1: none yet)
+        self.nov_count = 0
+        self.nov_seen = bytearray(_NOVELTY_BYTES)
+        self.nov_old = bytearray(_NOVELTY_BYTES)
 
     # -- the update ---------------------------------------------------------------------------
 
@@ -167,14 +206,21 @@ class AutoScorer:
         if n == 1:
             self.slow = self.prev = x
             self._seasonal(x)
+            self._novelty(x)
             return 0.0
         z = self._excess(self._components(x))
         self._learn(x)
-        if n <= self.probation or z <= 0.0:
+        novelty = self._novelty(x)
+        if n <= self.probation or (z <= 0.0 and novelty <= 0.0):
             self.last = 0.0
             return 0.0
-        tail = _tail(z)
-        score = min(1.0, -log10(tail) / p["scale"]) if tail > 1e-300 else 1.0
+        score = 0.0
+        if z > 0.0:
+            tail = _tail(z)
+            score = min(1.0, -log10(tail) / p["scale"]) if tail > 1e-300 else 1.0
+        if novelty >= 0.0:
+            w = p["novelty_weight"]
+            score = (score + w * novelty) / (1.0 + w)
         self.last = score
         return self._post(score)
 
@@ -269,6 +315,68 @@ class AutoScorer:
         tau, eta = p["step_tau"], p["step_eta"]
         return step * (1.0 + eta * tau) if size > step else step * (1.0 - eta * (1.0 - tau))
 
+    # -- novelty of coarse transitions ---------------------------------------------------------
+
+    def _novelty(self, x: float) -> float:
+        """Share of the transitions ending at ``x`` not seen lately (-1 while still learning).
+
+        ``x`` becomes one of ``_SYMBOLS`` symbols: its level among ``_LEVELS`` equal levels of
+        a span learnt once (the range of the first ``probation`` readings, widened by
+        ``novelty_pad`` times its width each side), or below or above it. The transitions
+        (previous symbol, symbol) and (the two before, symbol) seen in the current and the
+        previous epoch of ``_EPOCH`` readings are bits in two bitmaps of 72 bytes; the
+        result is the share of the two that are new (0, 0.5 or 1), once the transitions of
+        another ``probation`` readings have been learnt. The levels are fixed, so a
+        pattern learnt stays learnt while it recurs, unlike the statistics, which adapt to
+        whatever comes: a signal that wanders into a new region, or moves through its usual
+        range in a new order, is novel even when its moments look ordinary.
+        """
+        k = self.n - self.nov_from
+        if k <= self.probation:
+            if k == 1 or x < self.lo:
+                self.lo = x
+            if k == 1 or x > self.hi:
+                self.hi = x
+            return -1.0
+        if self.nov_level <= 0.0:  # the span was just learnt (or the state restored)
+            pad = PARAMS["novelty_pad"]
+            width = self.hi - self.lo
+            if width <= 0.0:  # a constant start: any departure is novel
+                width = 0.1 * abs(self.lo) if self.lo else 1.0
+            self.nov_base = self.lo - pad * width
+            level = width * (1.0 + 2.0 * pad) / (_LEVELS - 1)
+            self.nov_level = level if level > 0.0 else 1.0  # (a subnormal width underflows)
+        # A float quotient compared before int(): no OverflowError on a huge value, and a NaN
+        # (inf - inf at the edges of the float range) goes above.
+        level = (x - self.nov_base) / self.nov_level
+        if level < 0.0:
+            c = 0
+        elif level < _LEVELS:
+            c = int(level) + 1
+        else:
+            c = _SYMBOLS - 1
+        self.nov_count = count = self.nov_count + 1
+        if count % _EPOCH == 0:
+            self.nov_old = self.nov_seen
+            self.nov_seen = bytearray(_NOVELTY_BYTES)
+        seen, old = self.nov_seen, self.nov_old
+        novel = 0
+        h1, h2 = self.nov_h1, self.nov_h2
+        if h1 >= 0:
+            bit = c * _SYMBOLS + h1
+            i, mask = bit >> 3, 1 << (bit & 7)
+            if not (seen[i] | old[i]) & mask:
+                novel += 1
+            seen[i] |= mask
+            if h2 >= 0:
+                bit = _PAIRS + bit * _SYMBOLS + h2
+                i, mask = bit >> 3, 1 << (bit & 7)
+                if not (seen[i] | old[i]) & mask:
+                    novel += 1
+                seen[i] |= mask
+        self.nov_h1, self.nov_h2 = c, h1
+        return novel / 2.0 if count > self.probation else -1.0
+
     # -- time of day ----------------------------------------------------------------------------
 
     def _seasonal(self, x: float) -> float:
@@ -321,19 +429,29 @@ class AutoScorer:
         snap: dict[str, Any] = {"v": _VERSION}
         for name in self._FIELDS:
             span = _ARRAYS.get(name)
-            if span is None:
-                snap[name] = getattr(self, name)
-            else:
+            if span is not None:
                 snap[name] = self._a[span[0]:span[0] + span[1]].tolist()
+            elif name in self._BITS:
+                snap[name] = getattr(self, name).hex()
+            else:
+                snap[name] = getattr(self, name)
         return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
-        """Load a state produced by :meth:`snapshot`; an earlier layout gives a fresh state."""
-        if snap.get("v") != _VERSION:
+        """Load a state produced by :meth:`snapshot`; an earlier layout gives a fresh state.
+
+        A version-3 snapshot (the same statistics, no novelty term) keeps its statistics and
+        learns the novelty's span and transitions over the next two ``probation``s, scoring
+        meanwhile as version 3 did.
+        """
+        version = snap.get("v")
+        if version not in (3, _VERSION):
             self._reset()
             return
         state = array("d", bytes(8 * _SIZE))
         for name in self._FIELDS:
+            if version == 3 and name in self._NOVELTY:
+                continue
             value = snap[name]
             span = _ARRAYS.get(name)
             if span is not None:
@@ -342,8 +460,20 @@ class AutoScorer:
                     msg = f"auto snapshot field {name!r} has {len(value)} values, not {size}"
                     raise ValueError(msg)
                 state[start:start + size] = array("d", [float(v) for v in value])
+            elif name in self._BITS:
+                bits = bytearray.fromhex(value)
+                if len(bits) != _NOVELTY_BYTES:
+                    msg = (
+                        f"auto snapshot field {name!r} has {len(bits)} bytes, "
+                        f"not {_NOVELTY_BYTES}"
+                    )
+                    raise ValueError(msg)
+                setattr(self, name, bits)
             elif name in self._INTS:
                 setattr(self, name, int(value))
             else:
                 setattr(self, name, float(value))
         self._a = state
+        self.nov_base = self.nov_level = 0.0  # derived from the restored span on next use
+        if version == 3:
+            self._reset_novelty(self.n)
