@@ -5,10 +5,13 @@
     python -m bench --only e2e,latency
     python -m bench --docs-only  # regenerate the page (and chart) from the newest results
 
-Results go to ``bench/results/<UTC time>.json`` (git-ignored); the page is written from them
-by ``bench/_docs.py`` and the chart by ``bench/chart.py`` (matplotlib, which is not a
-dependency: without it the chart is skipped with a message). The end-to-end benchmarks start
-their own Mosquitto and Redis on free loopback ports.
+Results go to ``bench/results/<UTC time>.json`` (git-ignored; ``BENCH_RESULTS=DIR`` to use
+another folder); the page is written from them by ``bench/_docs.py`` and the chart by
+``bench/chart.py`` (matplotlib, which is not a dependency: without it the chart is skipped with
+a message). ``--docs-only`` refuses (exit 2)
+when a benchmark has no results at all, as in a fresh clone, rather than write a page without
+its figures. The end-to-end benchmarks start their own Mosquitto and Redis on free loopback
+ports.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,7 +41,7 @@ import bench_startup  # noqa: E402
 from _harness import load  # noqa: E402
 from _report import machine  # noqa: E402
 
-RESULTS = BENCH / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", BENCH / "results"))
 ORDER = ["e2e", "latency", "memory", "startup", "capacity", "soak", "engine", "state", "sync"]
 SCRIPTS = {"engine": "bench_engine.py", "state": "bench_state.py", "sync": "bench_sync.py"}
 
@@ -155,6 +159,14 @@ def main() -> int:
         results = run(only, args.quick)
         print(f"\nresults: {_save(results)}")
     merged = newest()
+    missing = [name for name in ORDER if name not in merged["benchmarks"]]
+    if args.docs_only and missing:
+        # A fresh clone has no results (they are git-ignored): writing the page from nothing
+        # would silently delete the committed figures.
+        print(f"no results for {', '.join(missing)} in {RESULTS}: docs/benchmarks.md left as "
+              f"it is (run them first: python -m bench --only {','.join(missing)})",
+              file=sys.stderr)
+        return 2
     page = _docs.write(merged)
     print(f"wrote {page}")
     try:
