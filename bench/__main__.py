@@ -8,10 +8,9 @@
 Results go to ``bench/results/<UTC time>.json`` (git-ignored; ``BENCH_RESULTS=DIR`` to use
 another folder); the page is written from them by ``bench/_docs.py`` and the chart by
 ``bench/chart.py`` (matplotlib, which is not a dependency: without it the chart is skipped with
-a message). ``--docs-only`` refuses (exit 2)
-when a benchmark has no results at all, as in a fresh clone, rather than write a page without
-its figures. The end-to-end benchmarks start their own Mosquitto and Redis on free loopback
-ports.
+a message). ``--docs-only`` refuses (exit 2) when a benchmark has no results at all, as in a
+fresh clone, rather than write a page without its figures. The end-to-end benchmarks start
+their own Mosquitto and Redis on free loopback ports.
 """
 
 from __future__ import annotations
