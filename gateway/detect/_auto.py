@@ -39,7 +39,8 @@ Design (details and NAB figures in ``docs/detection.md``):
    are new, and ``score = (statistical score + 0.8 * novelty) / 1.8``: a surprise in familiar
    territory counts for less, one that takes the signal somewhere new (or through its usual
    levels in a new order) for more. Transitions are learnt for one more ``probation`` before
-   they count; until then the statistical score stands alone.
+   they count; until then the statistical score stands alone. When most of an epoch's
+   readings fall outside the span (a new setpoint), the span and transitions are learnt anew.
 4. **One detection per region**: once the score reaches ``threshold``, later scores are capped
    just below it until ``suppress`` readings pass without any score at or above it (but never
    for more than ``max_hold * suppress`` readings after the detection, so a noisy stretch
@@ -49,7 +50,7 @@ Design (details and NAB figures in ``docs/detection.md``):
 5. **Probation**: the first ``probation`` readings only learn (score 0).
 
 Everything is O(1) per reading (fixed numbers of slots, components and transitions) and the
-state is a fixed-size JSON-serialisable dict (221 numbers and two 72-byte bitmaps: about
+state is a fixed-size JSON-serialisable dict (222 numbers and two 72-byte bitmaps: about
 2.5 KB in memory by tracemalloc, a 4.1 KB JSON snapshot; about 4.6 us per reading in CPython
 3.11). A snapshot of layout 3 keeps its statistics and learns the novelty afresh; an earlier
 layout restores as a fresh state: the scorer learns again through ``probation``.
@@ -130,7 +131,7 @@ class AutoScorer:
 
     __slots__ = (
         "_a", "det_at", "det_first", "hi", "last", "lo", "n", "nov_base", "nov_count",
-        "nov_from", "nov_h1", "nov_h2", "nov_level", "nov_old", "nov_seen", "prev",
+        "nov_from", "nov_h1", "nov_h2", "nov_level", "nov_old", "nov_out", "nov_seen", "prev",
         "probation", "slot", "slow", "slow_var", "step", "suppress", "threshold",
     )
 
@@ -157,12 +158,17 @@ class AutoScorer:
         "nov_h1",
         "nov_h2",
         "nov_count",
+        "nov_out",
         "nov_seen",
         "nov_old",
     )
-    _INTS = frozenset({"n", "det_at", "det_first", "nov_from", "nov_h1", "nov_h2", "nov_count"})
+    _INTS = frozenset(
+        {"n", "det_at", "det_first", "nov_from", "nov_h1", "nov_h2", "nov_count", "nov_out"}
+    )
     _BITS = frozenset({"nov_seen", "nov_old"})
-    _NOVELTY = frozenset({"nov_from", "lo", "hi", "nov_h1", "nov_h2", "nov_count"}) | _BITS
+    _NOVELTY = (
+        frozenset({"nov_from", "lo", "hi", "nov_h1", "nov_h2", "nov_count", "nov_out"}) | _BITS
+    )
 
     def __init__(self, threshold: float, probation: int, suppress: int) -> None:
         self.threshold = threshold
@@ -193,6 +199,7 @@ class AutoScorer:
         self.nov_base = self.nov_level = 0.0  # from lo and hi once learnt (not in snapshots)
         self.nov_h1 = self.nov_h2 = -1  # the previous two symbols (-1: none yet)
         self.nov_count = 0
+        self.nov_out = 0  # readings of the current epoch outside the span
         self.nov_seen = bytearray(_NOVELTY_BYTES)
         self.nov_old = bytearray(_NOVELTY_BYTES)
 
@@ -329,7 +336,8 @@ class AutoScorer:
         another ``probation`` readings have been learnt. The levels are fixed, so a
         pattern learnt stays learnt while it recurs, unlike the statistics, which adapt to
         whatever comes: a signal that wanders into a new region, or moves through its usual
-        range in a new order, is novel even when its moments look ordinary.
+        range in a new order, is novel even when its moments look ordinary. An epoch spent
+        mostly outside the span starts the learning again.
         """
         k = self.n - self.nov_from
         if k <= self.probation:
@@ -356,7 +364,15 @@ class AutoScorer:
         else:
             c = _SYMBOLS - 1
         self.nov_count = count = self.nov_count + 1
+        if c == 0 or c == _SYMBOLS - 1:
+            self.nov_out += 1
         if count % _EPOCH == 0:
+            if self.nov_out > _EPOCH // 2:
+                # The signal has left the span for good (a new setpoint, a recalibration):
+                # learn the span and its transitions again rather than see one symbol forever.
+                self._reset_novelty(self.n)
+                return -1.0
+            self.nov_out = 0
             self.nov_old = self.nov_seen
             self.nov_seen = bytearray(_NOVELTY_BYTES)
         seen, old = self.nov_seen, self.nov_old

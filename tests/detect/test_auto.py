@@ -105,6 +105,28 @@ def test_novelty_learns_its_span_and_transitions_then_scores_new_ones_and_forget
         novelty(5.0)
     assert novelty(17.0) == 1.0  # 5 -> 17 never seen; the alternation forgotten:
     assert novelty(0.0) == 1.0
+    assert scorer.nov_from == 0  # inside the span all along: the span is kept
+
+
+def test_a_signal_that_leaves_the_span_for_good_gets_a_new_span() -> None:
+    scorer = AutoScorer(0.45, 10, 10)
+
+    def novelty(x: float) -> float:
+        scorer.n += 1
+        return scorer._novelty(x)
+
+    for i in range(20):  # span 0..9 and its transitions
+        novelty(float(i % 10))
+    # A new setpoint far above: the "above" symbol for most of an epoch, so at the epoch's
+    # end the span and its transitions are learnt again, around the new level.
+    for i in range(_EPOCH):
+        novelty(1000.0 + (i % 10))
+    assert 20 < scorer.nov_from <= scorer.n  # learning again since the epoch ended
+    for i in range(20):
+        novelty(1000.0 + (i % 10))
+    assert (scorer.lo, scorer.hi) == (1000.0, 1009.0)
+    assert novelty(1000.0) == 0.0  # a transition of the new range, familiar
+    assert novelty(1000.0 + 50.0) == 1.0  # above the new span: new
 
 
 @settings(max_examples=50, deadline=None)
