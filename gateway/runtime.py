@@ -49,7 +49,7 @@ from gateway.outputs import (
 from gateway.security import CommandError, CommandGate, TlsSetupError, client_ssl_context
 from gateway.service.metrics import create_metrics
 from gateway.service.notify import SystemdNotifier
-from gateway.state import GatewayStore, JournalEntry, OutboxEntry, open_store
+from gateway.state import Checkpoint, GatewayStore, JournalEntry, OutboxEntry, open_store
 from gateway.sync import OutboxSignal
 
 log = logging.getLogger(__name__)
@@ -322,24 +322,8 @@ class Gateway:
     # -- restore --------------------------------------------------------------------------
 
     async def _restore(self, store: GatewayStore) -> None:
-        # Loading and restoring a checkpoint allocates almost only what lives on: collections
-        # during it free nothing and walk the growing state again and again (10,000 devices:
-        # 2.2 -> 1.5 s to READY, bench/bench_startup.py). The journal replay below runs with
-        # the collector on: it makes short-lived garbage too.
-        gc.disable()
-        try:
-            checkpoint = await store.load_checkpoint()
-            after = 0
-            if checkpoint is not None:
-                snapshots = dict(checkpoint.snapshots)
-                acks = snapshots.pop(_ACKS_KEY, None)
-                if isinstance(acks, dict):
-                    self._acks = acks
-                self.actors.restore(snapshots)
-                self._checked_devices.update(snapshots)
-                after = checkpoint.journal_seq
-        finally:
-            gc.enable()
+        checkpoint = await self._restore_checkpoint(store)
+        after = checkpoint.journal_seq if checkpoint is not None else 0
         replayed = 0
         effects = Effects()
         outbox: list[OutboxEntry] = []
@@ -380,6 +364,29 @@ class Gateway:
                 "restored %d devices from checkpoint %s and replayed %d journal entries",
                 len(self.actors), checkpoint.id if checkpoint else "-", replayed,
             )
+
+    async def _restore_checkpoint(self, store: GatewayStore) -> Checkpoint | None:
+        """Restore the actors from the latest checkpoint, if there is one, and return it."""
+        # Loading and restoring a checkpoint allocates almost only what lives on: collections
+        # during it free nothing and walk the growing state again and again (10,000 devices:
+        # 2.2 -> 1.5 s to READY, bench/bench_startup.py). The journal replay after it runs with
+        # the collector on: it makes short-lived garbage too.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            checkpoint = await store.load_checkpoint()
+            if checkpoint is None:
+                return None
+            snapshots = dict(checkpoint.snapshots)
+            acks = snapshots.pop(_ACKS_KEY, None)
+            if isinstance(acks, dict):
+                self._acks = acks
+            self.actors.restore(snapshots)
+            self._checked_devices.update(snapshots)
+            return checkpoint
+        finally:
+            if collecting:
+                gc.enable()
 
     async def _replayed(self, effects: Effects, now: int) -> list[OutboxEntry]:
         entries, publishes = self._render(effects, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "nab.toml"
 def detections(scorer: AutoScorer, xs: list[float]) -> int:
     """Readings whose reported score reaches the scorer's threshold."""
     return sum(scorer.update(x, T0 + i * STEP_MS) >= scorer.threshold for i, x in enumerate(xs))
+
+
+def next_novelty(scorer: AutoScorer, x: float) -> float:
+    """The novelty term alone for the scorer's next reading ``x``."""
+    scorer.n += 1
+    return scorer._novelty(x)
 
 
 def numbers(state: Any) -> int:
@@ -86,10 +93,7 @@ def test_a_familiar_excursion_counts_less_than_a_novel_one() -> None:
 
 def test_novelty_learns_its_span_and_transitions_then_scores_new_ones_and_forgets() -> None:
     scorer = AutoScorer(0.45, 10, 10)
-
-    def novelty(x: float) -> float:
-        scorer.n += 1
-        return scorer._novelty(x)
+    novelty = partial(next_novelty, scorer)
 
     # One probation learns the span (0..9, widened to -9..18: six levels of 5.4), the next
     # learns transitions without scoring them.
@@ -110,11 +114,7 @@ def test_novelty_learns_its_span_and_transitions_then_scores_new_ones_and_forget
 
 def test_a_signal_that_leaves_the_span_for_good_gets_a_new_span() -> None:
     scorer = AutoScorer(0.45, 10, 10)
-
-    def novelty(x: float) -> float:
-        scorer.n += 1
-        return scorer._novelty(x)
-
+    novelty = partial(next_novelty, scorer)
     for i in range(20):  # span 0..9 and its transitions
         novelty(float(i % 10))
     # A new setpoint far above: the "above" symbol for most of an epoch, so at the epoch's
@@ -134,8 +134,7 @@ def test_a_signal_that_leaves_the_span_for_good_gets_a_new_span() -> None:
 def test_novelty_takes_any_finite_value(xs: list[float]) -> None:
     scorer = AutoScorer(0.45, 5, 5)
     for x in xs:
-        scorer.n += 1
-        assert scorer._novelty(x) in (-1.0, 0.0, 0.5, 1.0)
+        assert next_novelty(scorer, x) in (-1.0, 0.0, 0.5, 1.0)
 
 
 def test_a_break_in_a_smooth_daily_signal_is_detected_at_once() -> None:
