@@ -4,6 +4,7 @@
     python bench/nab.py --config gw.toml --sensor nab   # the same through `edge-gateway detect`
     python bench/nab.py --results /tmp/nab --splits dev   # dev files only (the tuning loop)
     python bench/nab.py --plot docs/img/nab-auto.png      # also plot a few series (matplotlib)
+    python bench/nab.py --bootstrap 2000     # also how much the figures depend on the files
 
 Each data file ``data/<cat>/<name>.csv`` gives ``RESULTS/<cat>/<name>.csv`` with the columns
 ``timestamp,value,anomaly_score`` (one row per input row, timestamps echoed), the layout
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -108,6 +110,59 @@ def score(results: Path, files: str, tune_on: str | None) -> str:
     return lines[0] if lines else out
 
 
+def file_bootstrap(
+    raws: list[float], windows: list[int], scored: list[int], draws: int, seed: int = 0
+) -> tuple[float, float, float]:
+    """5th, 50th and 95th percentiles of the normalised score over files resampled.
+
+    ``raws`` are the files' raw standard-profile scores at a fixed threshold, ``windows``
+    their numbers of labelled windows and ``scored`` of those past the probation (the
+    standard profile: the perfect score is the windows' number, the null score minus the
+    scored ones'). Files are drawn with replacement, ``draws`` times: the spread says how
+    much of a figure is which files happen to be in the split.
+    """
+    import numpy as np  # a dev dependency, as for the scorer
+
+    rng = np.random.default_rng(seed)
+    raw, win, due = (np.asarray(v, dtype=float) for v in (raws, windows, scored))
+    picks = rng.integers(0, len(raws), size=(draws, len(raws)))
+    total, perfect, null = raw[picks].sum(axis=1), win[picks].sum(axis=1), -due[picks].sum(axis=1)
+    scores = 100.0 * (total - null) / np.maximum(perfect - null, 1e-12)
+    low, mid, high = np.percentile(scores, [5, 50, 95])
+    return float(low), float(mid), float(high)
+
+
+def bootstrap(results: Path, draws: int) -> list[str]:
+    """The file bootstrap of dev and holdout, at the threshold swept on dev."""
+    spec = importlib.util.spec_from_file_location("nab_score", SCORER)
+    assert spec is not None
+    assert spec.loader is not None
+    scorer = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (for dataclasses)
+    spec.loader.exec_module(scorer)
+    corpus = scorer.Corpus(str(NAB_ROOT))
+    profile = corpus.profiles["standard"]
+    if (profile.a_tp, profile.a_fn) != (1.0, 1.0):  # what file_bootstrap's normalising assumes
+        return [f"bootstrap: standard profile has a_tp={profile.a_tp}, a_fn={profile.a_fn}"]
+    split = {name: corpus.select(name) for name in ("dev", "holdout")}
+    files = {r: corpus.file(r) for rels in split.values() for r in rels}
+    scores = {r: scorer.load_scores(str(results), lf) for r, lf in files.items()}
+    dev = split["dev"]
+    threshold, _ = scorer.best_threshold(
+        [files[r] for r in dev], [scores[r] for r in dev], profile
+    )
+    lines = []
+    for name, rels in split.items():
+        raws = [scorer.score_file(files[r], scores[r], profile, threshold).raw for r in rels]
+        windows = [len(files[r].windows) for r in rels]
+        scored = [len(files[r].scored_windows()) for r in rels]
+        low, mid, high = file_bootstrap(raws, windows, scored, draws)
+        lines.append(
+            f"{name:8s} files resampled {draws} times at threshold {threshold:.4f}: "
+            f"5% {low:.1f}  median {mid:.1f}  95% {high:.1f}"
+        )
+    return lines
+
+
 PLOT_FILES = [
     "artificialWithAnomaly/art_daily_jumpsdown.csv",
     "realKnownCause/ec2_request_latency_system_failure.csv",
@@ -178,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensor", help="sensor name in --config")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--plot", type=Path, help="also write a PNG of a few dev series")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="DRAWS",
+        help="also resample the files DRAWS times: the 5-95%% range of each split's score",
+    )
     args = parser.parse_args(argv)
 
     splits = json.loads((NAB_ROOT / "splits.json").read_text())
@@ -202,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         print(score(args.results, "holdout", "dev"))
     if args.plot:
         plot(args.results, args.plot, float(dev.split()[5]))
+    if args.bootstrap and args.splits == "all":
+        print("\n".join(bootstrap(args.results, args.bootstrap)))
     return 0
 
 

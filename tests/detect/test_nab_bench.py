@@ -45,3 +45,17 @@ def test_results_file_has_one_row_per_input_row(tmp_path: Path) -> None:
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert scores[200] >= 0.45
     assert all(s == 0.0 for s in scores[:150])  # probation
+
+
+def test_file_bootstrap_resamples_files_not_rows() -> None:
+    nab = load_bench()
+    # Identical files: every draw is the same corpus, so the range collapses to its score
+    # (raw 0.5 of 2 windows, both scored: 100 * (0.5 + 2) / (2 + 2) = 62.5).
+    assert nab.file_bootstrap([0.5] * 7, [2] * 7, [2] * 7, draws=200) == (62.5, 62.5, 62.5)
+    # Every window found with full credit is 100 whatever the draw; every one missed is 0.
+    assert nab.file_bootstrap([2.0, 1.0], [2, 1], [2, 1], draws=50) == (100.0, 100.0, 100.0)
+    assert nab.file_bootstrap([-2.0, -1.0], [2, 1], [2, 1], draws=50) == (0.0, 0.0, 0.0)
+    # A corpus of good and bad files: a range that holds the whole corpus' figure (50).
+    low, mid, high = nab.file_bootstrap([1.0, -1.0] * 10, [1] * 20, [1] * 20, draws=2000)
+    assert low < 50.0 < high
+    assert abs(mid - 50.0) <= 5.0
