@@ -43,7 +43,7 @@ bench-quick: venv
 # Scores the `auto` detector on the Numenta Anomaly Benchmark through `edge-gateway detect`
 # (dev split and holdout with the threshold chosen on dev); see docs/detection.md.
 nab: venv
-	$(BIN)/python bench/nab.py --config configs/nab.toml --sensor nab --bootstrap 2000
+	$(BIN)/python bench/nab.py --config configs/nab.toml --sensor nab --cv --bootstrap 2000
 
 # As root: a virtualenv under /opt/edge-gateway, the unit, /etc/edge-gateway (stdlib only, so
 # it needs no .venv here). PURGE=1 also removes config and state on uninstall.

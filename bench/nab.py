@@ -4,6 +4,7 @@
     python bench/nab.py --config gw.toml --sensor nab   # the same through `edge-gateway detect`
     python bench/nab.py --results /tmp/nab --splits dev   # dev files only (the tuning loop)
     python bench/nab.py --plot docs/img/nab-auto.png      # also plot a few series (matplotlib)
+    python bench/nab.py --cv                 # also dev cross-validated (LOCO, halves)
     python bench/nab.py --bootstrap 2000     # also how much the figures depend on the files
 
 Each data file ``data/<cat>/<name>.csv`` gives ``RESULTS/<cat>/<name>.csv`` with the columns
@@ -132,35 +133,79 @@ def file_bootstrap(
     return float(low), float(mid), float(high)
 
 
-def bootstrap(results: Path, draws: int) -> list[str]:
-    """The file bootstrap of dev and holdout, at the threshold swept on dev."""
-    spec = importlib.util.spec_from_file_location("nab_score", SCORER)
-    assert spec is not None
-    assert spec.loader is not None
-    scorer = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (for dataclasses)
-    spec.loader.exec_module(scorer)
-    corpus = scorer.Corpus(str(NAB_ROOT))
-    profile = corpus.profiles["standard"]
+class ScoredSplits:
+    """A results folder's scores on the dev and holdout files, read with NAB's scorer."""
+
+    def __init__(self, results: Path, splits: tuple[str, ...] = ("dev", "holdout")) -> None:
+        spec = importlib.util.spec_from_file_location("nab_score", SCORER)
+        assert spec is not None
+        assert spec.loader is not None
+        scorer = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (dataclasses)
+        spec.loader.exec_module(scorer)
+        corpus = scorer.Corpus(str(NAB_ROOT))
+        self.scorer = scorer
+        self.profile = corpus.profiles["standard"]
+        self.split: dict[str, list[str]] = {name: corpus.select(name) for name in splits}
+        self.files = {r: corpus.file(r) for rels in self.split.values() for r in rels}
+        self.scores = {r: scorer.load_scores(str(results), lf) for r, lf in self.files.items()}
+
+    def threshold(self, rels: list[str]) -> float:
+        """The threshold the scorer's sweep picks on ``rels``."""
+        files = [self.files[r] for r in rels]
+        threshold, _ = self.scorer.best_threshold(
+            files, [self.scores[r] for r in rels], self.profile
+        )
+        return float(threshold)
+
+    def raw(self, rel: str, threshold: float) -> float:
+        return float(
+            self.scorer.score_file(self.files[rel], self.scores[rel], self.profile, threshold).raw
+        )
+
+    def normalised(self, raw: float, rels: list[str]) -> float:
+        null, perfect = self.scorer.null_and_perfect([self.files[r] for r in rels], self.profile)
+        return float(self.scorer.normalise(raw, null, perfect))
+
+
+def bootstrap(scored: ScoredSplits, draws: int) -> list[str]:
+    """The file bootstrap of each split, at the threshold swept on dev."""
+    profile = scored.profile
     if (profile.a_tp, profile.a_fn) != (1.0, 1.0):  # what file_bootstrap's normalising assumes
         return [f"bootstrap: standard profile has a_tp={profile.a_tp}, a_fn={profile.a_fn}"]
-    split = {name: corpus.select(name) for name in ("dev", "holdout")}
-    files = {r: corpus.file(r) for rels in split.values() for r in rels}
-    scores = {r: scorer.load_scores(str(results), lf) for r, lf in files.items()}
-    dev = split["dev"]
-    threshold, _ = scorer.best_threshold(
-        [files[r] for r in dev], [scores[r] for r in dev], profile
-    )
+    threshold = scored.threshold(scored.split["dev"])
     lines = []
-    for name, rels in split.items():
-        raws = [scorer.score_file(files[r], scores[r], profile, threshold).raw for r in rels]
-        windows = [len(files[r].windows) for r in rels]
-        scored = [len(files[r].scored_windows()) for r in rels]
-        low, mid, high = file_bootstrap(raws, windows, scored, draws)
+    for name, rels in scored.split.items():
+        raws = [scored.raw(r, threshold) for r in rels]
+        windows = [len(scored.files[r].windows) for r in rels]
+        due = [len(scored.files[r].scored_windows()) for r in rels]
+        low, mid, high = file_bootstrap(raws, windows, due, draws)
         lines.append(
             f"{name:8s} files resampled {draws} times at threshold {threshold:.4f}: "
             f"5% {low:.1f}  median {mid:.1f}  95% {high:.1f}"
         )
     return lines
+
+
+def cross_validation(scored: ScoredSplits) -> tuple[float, float]:
+    """Dev's figure with every threshold swept on files other than those it is applied to.
+
+    Leave one category out: each of dev's categories (folders) scored at the threshold swept
+    on the others. Halves: dev's files in alternate order, each half scored at the threshold
+    swept on the other. The raw scores are summed and normalised over all of dev, as the dev
+    figure is: a design that only fits its threshold to these files loses here. Returns the
+    two figures, (leave one category out, halves).
+    """
+    dev = scored.split["dev"]
+    loco = 0.0
+    for category in sorted({r.split("/")[0] for r in dev}):
+        inside = [r for r in dev if r.split("/")[0] == category]
+        threshold = scored.threshold([r for r in dev if r not in inside])
+        loco += sum(scored.raw(r, threshold) for r in inside)
+    halves = 0.0
+    for tune, test in ((dev[0::2], dev[1::2]), (dev[1::2], dev[0::2])):
+        threshold = scored.threshold(tune)
+        halves += sum(scored.raw(r, threshold) for r in test)
+    return scored.normalised(loco, dev), scored.normalised(halves, dev)
 
 
 PLOT_FILES = [
@@ -234,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--plot", type=Path, help="also write a PNG of a few dev series")
     parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="also dev's figure with thresholds swept on other files (by category, by halves)",
+    )
+    parser.add_argument(
         "--bootstrap",
         type=int,
         metavar="DRAWS",
@@ -263,8 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         print(score(args.results, "holdout", "dev"))
     if args.plot:
         plot(args.results, args.plot, float(dev.split()[5]))
-    if args.bootstrap and args.splits == "all":
-        print("\n".join(bootstrap(args.results, args.bootstrap)))
+    if args.cv or args.bootstrap:
+        scored = ScoredSplits(
+            args.results, ("dev", "holdout") if args.splits == "all" else ("dev",)
+        )
+        if args.cv:
+            loco, halves = cross_validation(scored)
+            print(f"dev      leave one category out {loco:.2f}  alternate halves {halves:.2f}")
+        if args.bootstrap:
+            print("\n".join(bootstrap(scored, args.bootstrap)))
     return 0
 
 
