@@ -158,6 +158,7 @@ class ScoredSplits:
         return float(threshold)
 
     def raw(self, rel: str, threshold: float) -> float:
+        """The raw standard-profile score of file ``rel`` at ``threshold``."""
         return float(
             self.scorer.score_file(self.files[rel], self.scores[rel], self.profile, threshold).raw
         )

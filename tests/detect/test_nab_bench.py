@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "nab.py"
-SCORER = Path(os.environ.get("NAB_SCORER", "/work/shared/tools/nab_score.py"))
 
 
 def load_bench() -> ModuleType:
@@ -85,6 +83,9 @@ def fake_corpus(root: Path, results: Path, window_scores: dict[str, float]) -> N
     (root / "config" / "profiles.json").write_text(json.dumps(profiles))
     splits = {"dev": sorted(window_scores), "holdout": []}
     (root / "splits.json").write_text(json.dumps(splits))
+
+
+SCORER = load_bench().SCORER  # NAB's scorer (NAB_SCORER in the environment, or ../shared/tools)
 
 
 @pytest.mark.skipif(not SCORER.exists(), reason=f"NAB's scorer is not at {SCORER}")
