@@ -2,9 +2,10 @@
 
 Per detector, an alert moves ``normal -> raised -> resolved``:
 
-- **raise**: the first anomalous finding while no alert is active raises one; its
-  ``alert_id`` is derived from (gateway, device, sensor, detector, event time), so replaying
-  the same inputs after a crash gives the same id and the outbox drops the duplicate.
+- **raise**: the ``raise_after``-th consecutive anomalous finding (by default the first)
+  while no alert is active raises one; its ``alert_id`` is derived from (gateway, device,
+  sensor, detector, event time of that finding), so replaying the same inputs after a crash
+  gives the same id and the outbox drops the duplicate. A shorter run raises nothing.
   Hysteresis (separate raise and clear levels) is applied by the detector before it reports
   ``anomalous``.
 - **no duplicates**: further anomalous findings while it is active change nothing.
@@ -74,7 +75,7 @@ class _DetectorAlerts:
 
     active: AlertChange | None = None
     normal_run: int = 0
-    anomalous: bool = False
+    anomalous_run: int = 0  # consecutive anomalous findings, counted up to ``raise_after``
     resolved_at: int | None = None
     onsets: list[int] = field(default_factory=list)
     suppressed: int = 0
@@ -158,7 +159,7 @@ class AlertTracker:
             st = states[f.detector] = _DetectorAlerts()
         t = f.event_time
         if not f.anomalous:
-            st.anomalous = False
+            st.anomalous_run = 0
             if st.active is None:
                 return None
             st.normal_run += 1
@@ -177,16 +178,18 @@ class AlertTracker:
                     "resolved_at": now_ms,
                 }
             )
-        if not st.anomalous:
+        if st.anomalous_run == 0:
             st.onsets.append(t)
             del st.onsets[: -config.flap_count]
-        st.anomalous = True
+        st.anomalous_run = min(st.anomalous_run + 1, config.raise_after)
         st.normal_run = 0
         flapping = self._flapping(st, config, t)
         if st.active is not None:
             if st.active.flapping != flapping and flapping:
                 st.active = AlertChange(**{**st.active.as_dict(), "flapping": True})
             return None
+        if st.anomalous_run < config.raise_after:
+            return None  # pending: the condition has not lasted long enough yet
         if st.resolved_at is not None and t - st.resolved_at < config.cooldown:
             st.suppressed += 1
             return None
@@ -217,7 +220,7 @@ class AlertTracker:
             name: {
                 "active": s.active.as_dict() if s.active is not None else None,
                 "normal_run": s.normal_run,
-                "anomalous": s.anomalous,
+                "anomalous_run": s.anomalous_run,
                 "resolved_at": s.resolved_at,
                 "onsets": list(s.onsets),
                 "suppressed": s.suppressed,
@@ -235,7 +238,8 @@ class AlertTracker:
             restored = _DetectorAlerts(
                 active=AlertChange(**active) if active is not None else None,
                 normal_run=int(st["normal_run"]),
-                anomalous=bool(st["anomalous"]),
+                # snapshots before ``raise_after`` kept a flag: a run of one at most
+                anomalous_run=int(st.get("anomalous_run", bool(st.get("anomalous")))),
                 resolved_at=st["resolved_at"],
                 onsets=[int(o) for o in st["onsets"]],
                 suppressed=int(st.get("suppressed", 0)),

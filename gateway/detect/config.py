@@ -15,8 +15,8 @@ Example::
     [[sensors.detectors]]
     type = "auto"             # the untuned default: one score in [0, 1]
 
-Every detector shares the alert-lifecycle keys (``resolve_after``, ``cooldown``,
-``flap_window``, ``flap_count``); see ``docs/detection.md`` for the semantics.
+Every detector shares the alert-lifecycle keys (``raise_after``, ``resolve_after``,
+``cooldown``, ``flap_window``, ``flap_count``); see ``docs/detection.md`` for the semantics.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class _DetectorBase(BaseModel):
     field: str = "mean"
     """With ``on = "window"``: which window aggregate to check (``mean``, ``min``, ``max``,
     ``count``, ``sum`` or any configured aggregate). Ignored for raw readings."""
+
+    raise_after: int = Field(default=1, ge=1)
+    """An alert is raised on the ``raise_after``-th consecutive anomalous input (readings or
+    windows; for ``missing``, timer checks): a pending period, so a condition shorter than
+    this raises nothing. ``1`` raises on the first."""
 
     resolve_after: int = Field(default=3, ge=1)
     """An active alert resolves after this many consecutive normal inputs (readings or windows)."""

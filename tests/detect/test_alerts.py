@@ -1,5 +1,5 @@
-"""The alert lifecycle: one raise per condition, hysteresis, resolve_after, cool-down, flapping,
-deterministic ids."""
+"""The alert lifecycle: one raise per condition, hysteresis, raise_after, resolve_after,
+cool-down, flapping, deterministic ids."""
 
 from __future__ import annotations
 
@@ -129,6 +129,61 @@ def test_a_raise_while_flapping_is_marked() -> None:
     ]
 
 
+def test_raise_after_waits_for_the_condition_to_last() -> None:
+    tr = tracker(raise_after=3)
+    # runs of one and two anomalous inputs raise nothing; the third of a run raises, with the
+    # event time (and so the alert id) of that third input
+    assert run(tr, "X.XX.XXXX...") == [(7, "raised"), (11, "resolved")]
+    (change,) = run(tracker(raise_after=3), "XXX")
+    assert change == (2, "raised")
+    raised = tracker(raise_after=2).update(
+        [finding(True, 0, 11.0), finding(True, STEP_MS, 12.0)], now_ms=STEP_MS + 5
+    )
+    assert [(c.event_time, c.value) for c in raised] == [(STEP_MS, 12.0)]
+    assert raised[0].alert_id == alert_id(GW, DEV, SENSOR, "threshold", STEP_MS)
+
+
+def reference_changes(pattern: str, raise_after: int, resolve_after: int) -> list[tuple[int, str]]:
+    """The raise/resolve rules alone (no cool-down, no flapping), written out plainly."""
+    out: list[tuple[int, str]] = []
+    active, anomalous_run, normal_run = False, 0, 0
+    for i, c in enumerate(pattern):
+        if c == "X":
+            anomalous_run, normal_run = anomalous_run + 1, 0
+            if not active and anomalous_run >= raise_after:
+                active = True
+                out.append((i, "raised"))
+        else:
+            anomalous_run = 0
+            if active:
+                normal_run += 1
+                if normal_run >= resolve_after:
+                    active, normal_run = False, 0
+                    out.append((i, "resolved"))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pattern=st.text(alphabet=".X", max_size=60),
+    raise_after=st.integers(1, 5),
+    resolve_after=st.integers(1, 4),
+)
+def test_raise_after_and_resolve_after_follow_the_plain_rules(
+    pattern: str, raise_after: int, resolve_after: int
+) -> None:
+    tr = tracker(raise_after=raise_after, resolve_after=resolve_after, flap_count=1_000)
+    assert run(tr, pattern) == reference_changes(pattern, raise_after, resolve_after)
+
+
+def test_a_snapshot_from_before_raise_after_reads_as_a_run_of_one() -> None:
+    older = {"active": None, "normal_run": 0, "anomalous": True, "resolved_at": None,
+             "onsets": [0], "suppressed": 0}
+    tr = tracker(raise_after=2)
+    tr.restore({"threshold": older})
+    assert run(tr, "X", start=1) == [(1, "raised")]
+
+
 def test_snapshot_restore_keeps_the_lifecycle() -> None:
     pattern = "..XXXX...X.XX....XXXXX......"
     whole = tracker(resolve_after=2, cooldown="2m")
@@ -141,14 +196,21 @@ def test_snapshot_restore_keeps_the_lifecycle() -> None:
     assert got == expected
 
 
-@settings(max_examples=60, deadline=None)
-@given(pattern=st.text(alphabet=".X", max_size=40), split=st.integers(0, 40))
-def test_snapshot_restore_anywhere_changes_nothing(pattern: str, split: int) -> None:
-    whole = tracker(resolve_after=2, cooldown="2m")
+@settings(max_examples=100, deadline=None)
+@given(
+    pattern=st.text(alphabet=".X", max_size=40),
+    split=st.integers(0, 40),
+    raise_after=st.integers(1, 3),
+)
+def test_snapshot_restore_anywhere_changes_nothing(
+    pattern: str, split: int, raise_after: int
+) -> None:
+    keys = {"resolve_after": 2, "cooldown": "2m", "raise_after": raise_after}
+    whole = tracker(**keys)
     expected = run(whole, pattern)
-    first = tracker(resolve_after=2, cooldown="2m")
+    first = tracker(**keys)
     got = run(first, pattern[:split])
-    second = tracker(resolve_after=2, cooldown="2m")
+    second = tracker(**keys)
     second.restore(json.loads(json.dumps(first.snapshot())))
     got += run(second, pattern[split:], start=min(split, len(pattern)))
     assert got == expected
