@@ -184,16 +184,23 @@ def test_a_snapshot_from_before_raise_after_reads_as_a_run_of_one() -> None:
     assert run(tr, "X", start=1) == [(1, "raised")]
 
 
+def run_with_restart(
+    pattern: str, split: int, **keys: Any
+) -> tuple[list[tuple[int, str]], AlertTracker]:
+    """Run ``pattern`` with the tracker snapshotted after ``split`` inputs and restored (via
+    JSON) into a new one, as across a gateway restart; return the changes and that tracker."""
+    first = tracker(**keys)
+    got = run(first, pattern[:split])
+    second = tracker(**keys)
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    got += run(second, pattern[split:], start=min(split, len(pattern)))
+    return got, second
+
+
 def test_snapshot_restore_keeps_the_lifecycle() -> None:
     pattern = "..XXXX...X.XX....XXXXX......"
-    whole = tracker(resolve_after=2, cooldown="2m")
-    expected = run(whole, pattern)
-    first = tracker(resolve_after=2, cooldown="2m")
-    got = run(first, pattern[:11])
-    second = tracker(resolve_after=2, cooldown="2m")
-    second.restore(json.loads(json.dumps(first.snapshot())))
-    got += run(second, pattern[11:], start=11)
-    assert got == expected
+    expected = run(tracker(resolve_after=2, cooldown="2m"), pattern)
+    assert run_with_restart(pattern, 11, resolve_after=2, cooldown="2m")[0] == expected
 
 
 @settings(max_examples=100, deadline=None)
@@ -205,16 +212,12 @@ def test_snapshot_restore_keeps_the_lifecycle() -> None:
 def test_snapshot_restore_anywhere_changes_nothing(
     pattern: str, split: int, raise_after: int
 ) -> None:
-    keys = {"resolve_after": 2, "cooldown": "2m", "raise_after": raise_after}
+    keys: dict[str, Any] = {"resolve_after": 2, "cooldown": "2m", "raise_after": raise_after}
     whole = tracker(**keys)
     expected = run(whole, pattern)
-    first = tracker(**keys)
-    got = run(first, pattern[:split])
-    second = tracker(**keys)
-    second.restore(json.loads(json.dumps(first.snapshot())))
-    got += run(second, pattern[split:], start=min(split, len(pattern)))
+    got, restored = run_with_restart(pattern, split, **keys)
     assert got == expected
-    assert second.snapshot() == whole.snapshot()
+    assert restored.snapshot() == whole.snapshot()
 
 
 def test_a_detector_at_rest_keeps_no_state() -> None:
